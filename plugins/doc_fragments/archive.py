@@ -1,0 +1,35 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) airgap.docker contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # Archive file options shared by image_archive and container_archive.
+    DOCUMENTATION = r"""
+options:
+  compression:
+    description:
+      - Compression of the archive when writing it.
+      - V(auto) picks it from the file name's suffix, V(.tar) (none), V(.tar.gz) or V(.tgz) (gzip),
+        V(.tar.zst) (zstd), and fails for any other suffix.
+      - When reading, the compression is always detected from the file's first bytes, never from its name,
+        and the module decompresses the stream itself, so engines without zstd support (Docker 20.10) load zstd archives too.
+      - V(zstd) needs the Python package C(zstandard) on the managed host; it compresses on several threads
+        while the engine's stream is read.
+    type: str
+    choices: [auto, none, gzip, zstd]
+    default: auto
+  compression_level:
+    description:
+      - Compression level; V(1) to V(9) for gzip (default V(6)), V(-7) to V(22) for zstd (default V(3)).
+    type: int
+notes:
+  - Next to the archive the module writes a small metadata file, C(<path>.airgap.json) (the sidecar), with the
+    archive's size and sha256 and what it holds. It makes a re-run decide without reading the archive, and lets
+    a load verify the archive before the engine sees it. Copy it along with the archive.
+  - Archives are written to a temporary file in the same directory, flushed to disk and renamed into place, so an
+    interrupted run leaves the previous archive as it was and no partial file behind.
+"""

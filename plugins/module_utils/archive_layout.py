@@ -1,0 +1,164 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) airgap.docker contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What an image archive holds, in either layout `docker save` writes.
+
+legacy (Docker <= 24): manifest.json, <config digest>.json, <id>/layer.tar, repositories.
+oci (Docker >= 25): oci-layout, index.json, blobs/sha256/<digest>, plus manifest.json.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
+from ansible_collections.airgap.docker.plugins.module_utils.identity import fingerprint_from_config_blob
+from ansible_collections.airgap.docker.plugins.module_utils.references import familiar_repo, split_reference
+
+LEGACY = "legacy"
+OCI = "oci"
+_INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+_TOP_LEVEL = ("manifest.json", "index.json", "oci-layout", "repositories")
+
+
+@dataclass
+class ArchiveImage:
+    """One image in an archive, with what identifies it on any engine."""
+
+    config_digest: str
+    tags: list = field(default_factory=list)
+    manifest_digest: str = None
+    index_digest: str = None
+    diff_ids: list = field(default_factory=list)
+    fingerprint: str = None
+    created: str = None
+    os: str = None
+    architecture: str = None
+    size: int = 0
+
+    def engine_ids(self):
+        """IDs under which an engine may list this image: config digest (classic store),
+        manifest or index digest (containerd store)."""
+        return [d for d in (self.config_digest, self.manifest_digest, self.index_digest) if d]
+
+    def to_dict(self):
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data):
+        known = {k: data.get(k) for k in cls.__dataclass_fields__ if k in data}
+        return cls(**known)
+
+
+def wants_member(name, size):
+    """TarScanner.keep: the members that describe the archive (manifests, configs)."""
+    if name in _TOP_LEVEL:
+        return True
+    if "/" not in name and name.endswith(".json"):
+        return True  # legacy config <digest>.json
+    return name.startswith("blobs/sha256/") and size <= 4 << 20
+
+
+def _json(members, name, what):
+    try:
+        return json.loads(members[name])
+    except KeyError:
+        raise ArchiveError("The archive has no %s (%s is missing)." % (what, name))
+    except ValueError as exc:
+        raise ArchiveError("The archive's %s is not valid JSON (%s)." % (name, exc))
+
+
+def _digest_of_path(path):
+    """`blobs/sha256/abc` or `abc.json` -> `sha256:abc`."""
+    base = path.rsplit("/", 1)[-1]
+    if base.endswith(".json"):
+        base = base[: -len(".json")]
+    return "sha256:" + base
+
+
+def _blob_path(digest):
+    algorithm, _, hexdigest = digest.partition(":")
+    return "blobs/%s/%s" % (algorithm, hexdigest)
+
+
+def _tag_from_annotations(annotations):
+    name = (annotations or {}).get("io.containerd.image.name")
+    if not name:
+        return None
+    repo, tag, digest = split_reference(name)
+    if digest or not tag:
+        return None
+    return "%s:%s" % (familiar_repo(repo), tag)
+
+
+def _oci_manifests(members, descriptors, index_digest=None):
+    """Walk index.json (and nested indexes) -> [(manifest digest, index digest, tag, blob)]."""
+    found = []
+    for desc in descriptors:
+        digest = desc.get("digest")
+        if not digest:
+            continue
+        blob = members.get(_blob_path(digest))
+        tag = _tag_from_annotations(desc.get("annotations"))
+        if desc.get("mediaType") in _INDEX_TYPES:
+            nested = json.loads(blob) if blob else {}
+            for item in _oci_manifests(members, nested.get("manifests") or [], index_digest or digest):
+                found.append(item[:2] + (item[2] or tag,) + item[3:])
+            continue
+        manifest = json.loads(blob) if blob else None
+        found.append((digest, index_digest, tag, manifest))
+    return found
+
+
+def parse_layout(members, sizes):
+    """Turn the kept members of an image archive into (layout, [ArchiveImage])."""
+    has_index = "index.json" in members and "oci-layout" in members
+    if not has_index and "manifest.json" not in members:
+        raise ArchiveError("The archive is a tar but not a Docker image archive (no manifest.json or index.json).")
+    layout = OCI if has_index else LEGACY
+    images = {}
+    if "manifest.json" in members:
+        for entry in _json(members, "manifest.json", "image manifest") or []:
+            config_path = entry.get("Config")
+            if not config_path:
+                raise ArchiveError("The archive's manifest.json has an entry without a Config.")
+            image = images.setdefault(_digest_of_path(config_path), ArchiveImage(_digest_of_path(config_path)))
+            image.tags.extend(_familiar_tags(entry.get("RepoTags")))
+            image.size = sum(sizes.get(layer, 0) for layer in entry.get("Layers") or [])
+            _apply_config(image, members, config_path)
+    if has_index:
+        for manifest_digest, index_digest, tag, manifest in _oci_manifests(members, _json(members, "index.json", "OCI index").get("manifests") or []):
+            if not manifest or "config" not in manifest:
+                continue  # attestation or platform not in the archive
+            config_digest = manifest["config"]["digest"]
+            image = images.get(config_digest)
+            if image is None:
+                image = images[config_digest] = ArchiveImage(config_digest)
+                image.size = sum(layer.get("size", 0) for layer in manifest.get("layers") or [])
+                _apply_config(image, members, _blob_path(config_digest))
+            image.manifest_digest = image.manifest_digest or manifest_digest
+            image.index_digest = image.index_digest or index_digest
+            if tag:
+                image.tags.append(tag)
+    for image in images.values():
+        image.tags = sorted(set(image.tags))
+    return layout, sorted(images.values(), key=lambda i: (i.tags, i.config_digest))
+
+
+def _familiar_tags(repo_tags):
+    tags = []
+    for ref in repo_tags or []:
+        repo, tag, _ = split_reference(ref)
+        tags.append("%s:%s" % (familiar_repo(repo), tag or "latest"))
+    return tags
+
+
+def _apply_config(image, members, config_path):
+    blob = _json(members, config_path, "image config")
+    image.diff_ids = list((blob.get("rootfs") or {}).get("diff_ids") or [])
+    image.created = blob.get("created")
+    image.os = blob.get("os")
+    image.architecture = blob.get("architecture")
+    image.fingerprint = fingerprint_from_config_blob(blob)

@@ -1,0 +1,224 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) airgap.docker contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The one client every module uses to talk to a Docker engine (Docker SDK for Python).
+
+It never pulls and never removes images; every failure becomes an EngineError whose message
+names the engine's address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from contextlib import contextmanager
+
+from ansible_collections.airgap.docker.plugins.module_utils.errors import EngineError, ImageNotFound, InvalidInput
+
+DOCKER_IMPORT_ERROR = None
+try:
+    import docker
+    import docker.errors
+    import docker.tls
+    import requests.exceptions
+except ImportError:  # pragma: no cover - depends on the managed host
+    docker = None
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+DEFAULT_HOST = "unix:///var/run/docker.sock"
+CLASSIC = "classic"
+CONTAINERD = "containerd"
+PLATFORM_MIN_API = (1, 48)
+CHUNK = 1 << 20
+
+
+def _api_tuple(version):
+    major, _, minor = str(version).partition(".")
+    return int(major), int(minor or 0)
+
+
+class EngineClient:
+    """A connection to one Docker engine, from the shared connection options."""
+
+    def __init__(self, docker_host=None, tls=False, validate_certs=False, ca_path=None, client_cert=None,
+                 client_key=None, api_version=None, timeout=None):
+        self.host = docker_host or DEFAULT_HOST
+        tls_config = _tls_config(tls, validate_certs, ca_path, client_cert, client_key)
+        base_url = self.host
+        if tls_config and base_url.startswith("tcp://"):
+            base_url = "https://" + base_url[len("tcp://"):]
+        with self._errors("connecting to"):
+            self.api = docker.APIClient(
+                base_url=base_url, version=api_version or "auto", timeout=timeout, tls=tls_config,
+                user_agent="airgap.docker",
+            )
+        self._info = None
+        self._version = None
+
+    @contextmanager
+    def _errors(self, action, subject=None):
+        try:
+            yield
+        except docker.errors.NotFound as exc:
+            raise ImageNotFound(_explanation(exc) or "%s was not found" % subject)
+        except docker.errors.APIError as exc:
+            raise EngineError("The Docker engine at %s refused %s%s: %s." % (
+                self.host, action, (" " + subject) if subject else "", _explanation(exc)))
+        except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
+            raise EngineError("Cannot reach the Docker engine at %s while %s%s: %s." % (
+                self.host, action, (" " + subject) if subject else "", _reason(exc)))
+
+    # Facts about the engine ------------------------------------------------------------
+
+    @property
+    def api_version(self):
+        return self.api._version
+
+    def version(self):
+        if self._version is None:
+            with self._errors("reading the version"):
+                self._version = self.api.version()
+        return self._version
+
+    def info(self):
+        if self._info is None:
+            with self._errors("reading engine information"):
+                self._info = self.api.info()
+        return self._info
+
+    def storage(self):
+        """`containerd` for the containerd image store, else `classic` (graph drivers)."""
+        for key, value in self.info().get("DriverStatus") or []:
+            if key == "driver-type" and "snapshotter" in str(value):
+                return CONTAINERD
+        return CLASSIC
+
+    def facts(self):
+        """Engine facts recorded in sidecars and returned to the user."""
+        version = self.version()
+        return {
+            "version": version.get("Version"),
+            "api_version": self.api_version,
+            "storage": self.storage(),
+            "storage_driver": self.info().get("Driver"),
+            "os": version.get("Os"),
+            "arch": version.get("Arch"),
+        }
+
+    def check_platform_support(self, platform):
+        if platform and _api_tuple(self.api_version) < PLATFORM_MIN_API:
+            raise InvalidInput(
+                "platform needs Docker API 1.48 or newer (Docker 28+); the engine at %s speaks API %s."
+                % (self.host, self.api_version)
+            )
+
+    # Images ------------------------------------------------------------------------------
+
+    def inspect_image(self, ref):
+        """The engine's view of an image, or None when it has no such image."""
+        try:
+            with self._errors("inspecting image", ref):
+                return self.api.inspect_image(ref)
+        except ImageNotFound:
+            return None
+
+    def list_images(self):
+        with self._errors("listing images"):
+            return self.api.images(all=False)
+
+    def tag(self, image_id, reference):
+        repo, _, tag = reference.rpartition(":")
+        with self._errors("tagging", "%s as %s" % (image_id, reference)):
+            self.api.tag(image_id, repo, tag, force=True)
+
+    def save_stream(self, names, platform=None):
+        """Yield the bytes of `docker save` for names (one request, one tar)."""
+        params = {"names": list(names)}
+        if platform:
+            params["platform"] = _platform_json(platform)
+        with self._errors("saving", ", ".join(names)):
+            response = self.api._get(self.api._url("/images/get"), params=params, stream=True)
+            self.api._raise_for_status(response)
+        try:
+            with self._errors("streaming the saved images"):
+                for block in response.iter_content(CHUNK, decode_unicode=False):
+                    yield block
+        finally:
+            response.close()
+
+    def load(self, body, platform=None):
+        """POST the tar produced by the iterable `body`; return the engine's messages.
+
+        The engine answers with a stream of JSON messages; an error message (also one sent
+        after a success status) raises EngineError.
+        """
+        params = {"quiet": "1"}
+        if platform:
+            params["platform"] = _platform_json(platform)
+        with self._errors("loading images"):
+            response = self.api._post(self.api._url("/images/load"), data=body, params=params, stream=True,
+                                      headers={"Content-Type": "application/x-tar"})
+            self.api._raise_for_status(response)
+            messages = _json_messages(response.iter_content(65536, decode_unicode=False))
+        errors = [m.get("error") or (m.get("errorDetail") or {}).get("message") for m in messages
+                  if m.get("error") or m.get("errorDetail")]
+        if errors:
+            raise EngineError("The Docker engine at %s failed to load the archive: %s." % (self.host, "; ".join(errors)))
+        return messages
+
+
+def _tls_config(tls, validate_certs, ca_path, client_cert, client_key):
+    if not (tls or validate_certs):
+        return None
+    if bool(client_cert) != bool(client_key):
+        raise InvalidInput("client_cert and client_key must be given together.")
+    for option, path in (("ca_path", ca_path), ("client_cert", client_cert), ("client_key", client_key)):
+        if path and not os.path.isfile(path):
+            raise InvalidInput("%s %s does not exist." % (option, path))
+    cert = (client_cert, client_key) if client_cert else None
+    return docker.tls.TLSConfig(client_cert=cert, ca_cert=ca_path, verify=bool(validate_certs))
+
+
+def _platform_json(platform):
+    parts = platform.split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise InvalidInput("platform %r must look like os/arch or os/arch/variant, e.g. linux/amd64." % platform)
+    spec = {"os": parts[0], "architecture": parts[1]}
+    if len(parts) == 3:
+        spec["variant"] = parts[2]
+    return json.dumps(spec)
+
+
+def _json_messages(blocks):
+    decoder = json.JSONDecoder()
+    text = "".join(block.decode("utf-8", "replace") for block in blocks)
+    messages, pos = [], 0
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= len(text):
+            return messages
+        try:
+            message, pos = decoder.raw_decode(text, pos)
+        except ValueError:
+            messages.append({"stream": text[pos:]})
+            return messages
+        if isinstance(message, dict):
+            messages.append(message)
+
+
+def _explanation(exc):
+    text = getattr(exc, "explanation", None) or str(exc)
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return text.strip().rstrip(".")
+
+
+def _reason(exc):
+    text = str(exc)
+    for marker in ("Connection refused", "No such file or directory", "Permission denied", "timed out", "Name or service not known"):
+        if marker in text:
+            return marker.lower() if marker != "Permission denied" else "permission denied (is the user in the docker group?)"
+    return text.strip().rstrip(".")[:300]

@@ -1,0 +1,44 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) airgap.docker contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Exceptions raised by the helpers; each module turns them into one fail_json."""
+
+from __future__ import annotations
+
+
+class AirgapError(Exception):
+    """Base class: the message is one sentence a user can act on."""
+
+    def __init__(self, msg, **details):
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+class EngineError(AirgapError):
+    """The Docker engine could not be reached or refused a request."""
+
+
+class ImageNotFound(AirgapError):
+    """A requested image is not in the engine."""
+
+
+class ArchiveError(AirgapError):
+    """An archive is missing, not a tar, truncated or otherwise unreadable."""
+
+
+class ChecksumMismatch(ArchiveError):
+    """An archive's content does not match the checksum its sidecar recorded."""
+
+
+class CompressionError(AirgapError):
+    """A compression is unknown or its implementation is unavailable."""
+
+
+class SpaceError(AirgapError):
+    """Not enough free space for a write."""
+
+
+class InvalidInput(AirgapError):
+    """An option value that cannot be used."""

@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) airgap.docker contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The Ansible side shared by the modules: connection options, engine client, error handling.
+
+This is the only helper that imports Ansible; everything it calls is plain Python.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.airgap.docker.plugins.module_utils.engine import DOCKER_IMPORT_ERROR, EngineClient
+from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError
+
+ENGINE_ARGUMENT_SPEC = dict(
+    docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"],
+                     fallback=(env_fallback, ["DOCKER_HOST"])),
+    tls=dict(type="bool", default=False, fallback=(env_fallback, ["DOCKER_TLS"])),
+    validate_certs=dict(type="bool", default=False, aliases=["tls_verify"], fallback=(env_fallback, ["DOCKER_TLS_VERIFY"])),
+    ca_path=dict(type="path", aliases=["ca_cert", "tls_ca_cert"]),
+    client_cert=dict(type="path", aliases=["tls_client_cert", "cert_path"]),
+    client_key=dict(type="path", aliases=["tls_client_key", "key_path"], no_log=False),
+    api_version=dict(type="str", default="auto", aliases=["docker_api_version"], fallback=(env_fallback, ["DOCKER_API_VERSION"])),
+    timeout=dict(type="int", fallback=(env_fallback, ["DOCKER_TIMEOUT"])),
+)
+
+ARCHIVE_ARGUMENT_SPEC = dict(
+    compression=dict(type="str", default="auto", choices=["auto", "none", "gzip", "zstd"]),
+    compression_level=dict(type="int"),
+)
+
+
+def _cert_path_default(params, option, filename):
+    cert_dir = os.environ.get("DOCKER_CERT_PATH")
+    if params.get(option) or not cert_dir:
+        return params.get(option)
+    candidate = os.path.join(cert_dir, filename)
+    return candidate if os.path.exists(candidate) else None
+
+
+def engine_client(params):
+    """An EngineClient from the module's connection options."""
+    return EngineClient(
+        docker_host=params["docker_host"],
+        tls=params["tls"],
+        validate_certs=params["validate_certs"],
+        ca_path=_cert_path_default(params, "ca_path", "ca.pem"),
+        client_cert=_cert_path_default(params, "client_cert", "cert.pem"),
+        client_key=_cert_path_default(params, "client_key", "key.pem"),
+        api_version=None if params["api_version"] in (None, "auto") else params["api_version"],
+        timeout=params["timeout"],
+    )
+
+
+def build_module(argument_spec, **kwargs):
+    """AnsibleModule with the shared options; fails with the install hint when the SDK is missing."""
+    spec = dict(ENGINE_ARGUMENT_SPEC)
+    spec.update(argument_spec)
+    module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
+    if DOCKER_IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib("docker (Docker SDK for Python >= 7.0)"), exception=DOCKER_IMPORT_ERROR)
+    return module
+
+
+def run_manager(module, manager_class):
+    """Run manager_class(module).run() and exit; our errors become one fail_json each."""
+    started = time.monotonic()
+    try:
+        result = manager_class(module).run()
+    except AirgapError as exc:
+        details = {k: v for k, v in exc.details.items() if v is not None}
+        module.fail_json(msg=exc.msg, **details)
+    result.setdefault("stats", {})["seconds"] = round(time.monotonic() - started, 3)
+    module.exit_json(**result)

@@ -1,0 +1,531 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) airgap.docker contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: image_archive
+short_description: Save Docker images to an archive and load them from one, idempotently
+version_added: 0.1.0
+description:
+  - Saves images from a Docker engine into an archive file (C(docker save)) and loads archives into an engine
+    (C(docker load)), without a registry, so images can travel to hosts that cannot reach one.
+  - A re-run costs almost nothing: an up-to-date archive is recognised from a stat and its sidecar, and a load
+    whose images are already in the engine with the archive's tags sends no archive byte to the engine.
+  - Images are compared by what they are, not by the engine's ID, so an archive saved on the classic image store
+    is recognised as loaded on the containerd image store (Docker 25+) and the other way round.
+  - The module never pulls from a registry and never removes images.
+author:
+  - airgap.docker contributors
+extends_documentation_fragment:
+  - airgap.docker.engine
+  - airgap.docker.archive
+  - airgap.docker.attributes
+  - ansible.builtin.files
+attributes:
+  check_mode:
+    support: full
+    details: Check mode predicts exactly what a real run does, including which images would be loaded or re-tagged.
+  diff_mode:
+    support: full
+    details: On save the diff shows the archive's images and tags before and after; on load it shows where each tag points.
+  idempotent:
+    support: full
+  action_group:
+    support: full
+options:
+  path:
+    description:
+      - The archive file on the managed host.
+    type: path
+    required: true
+  state:
+    description:
+      - V(saved) makes O(path) an archive holding exactly O(images), with the tags they were requested by.
+      - V(loaded) makes every image in the archive present in the engine with all of the archive's tags.
+        A tag that points to another image is moved to the archive's image.
+      - V(absent) removes the archive and its sidecar.
+    type: str
+    choices: [saved, loaded, absent]
+    default: saved
+  images:
+    description:
+      - Images to save, by name (V(repo:tag), the tag defaulting to V(latest)) or by full or short ID.
+        An image requested by name is saved with that tag; one requested by ID only is saved without tags.
+      - Required for O(state=saved).
+      - With O(state=loaded), images that must be in the archive; the module fails before loading anything if one is not.
+    type: list
+    elements: str
+    aliases: [name]
+  force:
+    description:
+      - Save or load even when the archive or the engine is already up to date.
+    type: bool
+    default: false
+  platform:
+    description:
+      - Save or load only this platform of multi-platform images, as V(os/arch[/variant]), for example V(linux/arm64).
+      - Needs Docker API 1.48 (Docker 28) or newer; the module fails with a clear message on older engines.
+    type: str
+seealso:
+  - module: airgap.docker.container_archive
+  - name: docker save versus docker export
+    description: When to use image archives and when container archives.
+    link: https://github.com/airgap-docker/airgap.docker/blob/main/docs/save-vs-export.md
+"""
+
+EXAMPLES = r"""
+- name: Save two images into a zstd archive (re-runs do nothing while the images are unchanged)
+  airgap.docker.image_archive:
+    path: /srv/images/app.tar.zst
+    images:
+      - registry.example.com/app:1.4
+      - redis:7
+
+- name: Load the archive on a host without registry access
+  airgap.docker.image_archive:
+    path: /srv/images/app.tar.zst
+    state: loaded
+    images:
+      - registry.example.com/app:1.4   # fail before loading if the archive lacks it
+
+- name: Talk to a remote engine over TLS
+  airgap.docker.image_archive:
+    path: /srv/images/app.tar
+    state: loaded
+    docker_host: tcp://docker.example.com:2376
+    validate_certs: true
+    ca_path: /etc/docker/ca.pem
+    client_cert: /etc/docker/cert.pem
+    client_key: /etc/docker/key.pem
+
+- name: Remove an archive and its sidecar
+  airgap.docker.image_archive:
+    path: /srv/images/app.tar.zst
+    state: absent
+"""
+
+RETURN = r"""
+msg:
+  description: Why the module changed something, or why it did not.
+  returned: always
+  type: str
+  sample: the archive already holds exactly the requested images
+actions:
+  description: What was done (or, in check mode, would be done), in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [loaded, retagged]
+archive:
+  description: The archive file.
+  returned: when the archive exists after the run, or would in check mode
+  type: dict
+  contains:
+    path:
+      description: Path of the archive.
+      type: str
+      sample: /srv/images/app.tar.zst
+    size:
+      description: Size in bytes.
+      type: int
+      sample: 31457280
+    sha256:
+      description: SHA-256 of the archive file; null when it was not computed (check mode, or an archive without sidecar that was not read whole).
+      type: str
+      sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+    compression:
+      description: V(none), V(gzip) or V(zstd).
+      type: str
+      sample: zstd
+    layout:
+      description: V(legacy) (C(manifest.json) only, Docker 24 and older) or V(oci) (C(index.json) and blobs, Docker 25 and newer).
+      type: str
+      sample: oci
+images:
+  description: The images in the archive.
+  returned: unless O(state=absent)
+  type: list
+  elements: dict
+  contains:
+    id:
+      description: The image's ID in this engine; null when it is not there (yet).
+      type: str
+    tags:
+      description: The image's tags in the archive.
+      type: list
+      elements: str
+    config_digest:
+      description: Digest of the image config; the image ID on the classic image store.
+      type: str
+    manifest_digest:
+      description: Digest of the image manifest where the archive has one; the image ID on the containerd image store.
+      type: str
+    fingerprint:
+      description: Digest of the image's layers, creation time, platform and runtime config; equal for the same image on any engine.
+      type: str
+    size:
+      description: Bytes of the image's layers in the archive, or the image's size in the engine for a save.
+      type: int
+diff:
+  description: Before and after, with O(diff=true) (C(--diff)).
+  returned: when diff mode is on
+  type: dict
+stats:
+  description: Work done.
+  returned: always
+  type: dict
+  contains:
+    seconds:
+      description: Wall time of the module, in seconds.
+      type: float
+    bytes_from_engine:
+      description: Bytes received from the engine (save).
+      type: int
+    bytes_to_engine:
+      description: Archive bytes sent to the engine after decompression (load); 0 when nothing had to be loaded.
+      type: int
+    archive_bytes_read:
+      description: Bytes of the archive file read.
+      type: int
+    archive_bytes_written:
+      description: Bytes of the archive file written.
+      type: int
+"""
+
+import os
+
+from ansible_collections.airgap.docker.plugins.module_utils import compression, image_plans, image_transfer, sidecar
+from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, EngineError
+from ansible_collections.airgap.docker.plugins.module_utils.module_support import (
+    ARCHIVE_ARGUMENT_SPEC, build_module, engine_client, run_manager,
+)
+from ansible_collections.airgap.docker.plugins.module_utils.references import looks_like_id, normalize_tag_reference
+
+
+class ImageArchiveManager:
+    """Decides what a run must do, honours check mode, then does it."""
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.path = self.params["path"]
+        self.check_mode = module.check_mode
+        self.result = {"changed": False, "actions": [], "stats": {"bytes_from_engine": 0, "bytes_to_engine": 0,
+                                                                    "archive_bytes_read": 0, "archive_bytes_written": 0}}
+        self._engine = None
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            self._engine = engine_client(self.params)
+        return self._engine
+
+    def run(self):
+        state = self.params["state"]
+        if state == "saved":
+            self.ensure_saved()
+        elif state == "loaded":
+            self.ensure_loaded()
+        else:
+            self.ensure_absent()
+        return self.result
+
+    # saved ----------------------------------------------------------------------------------
+
+    def ensure_saved(self):
+        kind = compression.resolve(self.params["compression"], self.path)
+        compression.require(kind)
+        level = compression.check_level(kind, self.params["compression_level"])
+        platform = self.params["platform"]
+        self.engine.check_platform_support(platform)
+        requests = [self._normalize_request(r) for r in self.params["images"]]
+        wanted = image_plans.wanted_images(requests, self.engine.inspect_image)
+
+        recorded, recorded_kind, recorded_platform, facts, problem = self._archive_as_recorded()
+        if problem:
+            up_to_date, reason = False, problem
+        else:
+            up_to_date, reason = image_plans.save_decision(wanted, recorded, recorded_kind, kind, recorded_platform, platform)
+        if self.params["force"] and up_to_date:
+            up_to_date, reason = False, "force is set"
+        self._diff({"images": self._tag_map(recorded)}, {"images": self._tag_map([{"tags": w.tags, "engine_id": w.id} for w in wanted])})
+        if up_to_date:
+            self._finish(False, reason, "skipped", facts, self._images_result(recorded))
+            return
+        if self.check_mode:
+            self._finish(True, "would save: " + reason, "saved", None, [self._wanted_result(w) for w in wanted])
+            return
+        content = self._save(wanted, requests, kind, level, platform)
+        self._finish(True, "saved: " + reason, "saved", content.facts(self.path), self._images_result(self._recorded_images))
+
+    def _normalize_request(self, request):
+        request = request.strip()
+        if looks_like_id(request):
+            return request
+        return normalize_tag_reference(request)
+
+    def _archive_as_recorded(self):
+        """(images as dicts, compression, platform, archive facts, problem) of the existing archive.
+
+        Without an archive everything is None; `problem` says why an existing file cannot count.
+        """
+        stat = _stat(self.path)
+        if stat is None:
+            return None, None, None, None, None
+        meta = sidecar.read_sidecar(self.path)
+        if meta is not None and sidecar.describes(meta, stat):
+            archive = meta["archive"]
+            facts = {k: archive.get(k) for k in ("size", "sha256", "compression", "layout")}
+            facts["path"] = self.path
+            return meta["images"], archive.get("compression"), (meta.get("request") or {}).get("platform"), facts, None
+        try:
+            content = image_transfer.scan_archive(self.path)
+        except ArchiveError as exc:
+            # An unreadable file at the path is replaced by a good archive.
+            return [], None, None, None, "the existing file is not a readable image archive (%s)" % exc.msg
+        self._add_stats(content.stats)
+        return [i.to_dict() for i in content.images], content.compression, None, content.facts(self.path), None
+
+    def _save(self, wanted, requests, kind, level, platform):
+        names = []
+        for want in wanted:
+            names.extend(want.tags or [want.id])
+        estimate = sum(w.size for w in wanted)
+        target, content = image_transfer.save_to_temp(self.engine, names, self.path, kind, level, platform, estimate)
+        try:
+            self._recorded_images = self._match_saved(wanted, content.images)
+        except EngineError:
+            target.abort()
+            raise
+        engine_facts = self.engine.facts()
+
+        def make_sidecar(stat):
+            archive = dict(content.facts(self.path), mtime_ns=stat.st_mtime_ns, tar_size=content.tar_size)
+            archive.pop("path")
+            return sidecar.build(archive, self._recorded_images, engine_facts, {"images": requests, "platform": platform})
+
+        image_transfer.commit_archive(target, self.path, make_sidecar)
+        self._add_stats(content.stats)
+        self._apply_file_attributes(True)
+        return content
+
+    def _match_saved(self, wanted, archived):
+        """Pair each wanted engine image with its entry in the new archive (sanity check)."""
+        records = []
+        for want in wanted:
+            match = next((a for a in archived if want.id in a.engine_ids() or a.fingerprint == want.fingerprint), None)
+            if match is None or sorted(match.tags) != want.tags:
+                raise EngineError("The engine at %s saved an archive that does not hold %s as requested; the previous "
+                                  "archive was kept." % (self.engine.host, ", ".join(want.tags) or want.id))
+            record = match.to_dict()
+            record["engine_id"] = want.id
+            records.append(record)
+        return records
+
+    # loaded ---------------------------------------------------------------------------------
+
+    def ensure_loaded(self):
+        platform = self.params["platform"]
+        self.engine.check_platform_support(platform)
+        content, expected_sha256 = self._archive_for_load()
+        if self.params["images"]:
+            image_plans.check_requested_in_archive([r.strip() for r in self.params["images"]], content.images)
+        lookup = image_plans.EngineLookup(self.engine.inspect_image, self.engine.list_images)
+        steps = image_plans.load_steps(content.images, lookup)
+        needs_load = [s for s in steps if s.needs_load]
+        retags = [(tag, s.engine_id) for s in steps if s.needs_retag for tag in s.missing_tags]
+        if self.params["force"] and not needs_load:
+            needs_load = steps
+        self._diff(
+            {"tags": {tag: before for s in steps for tag, before in s.tags_before.items()}},
+            {"tags": {tag: (s.engine_id or s.image.manifest_digest or s.image.config_digest) for s in steps for tag in s.image.tags}},
+        )
+        facts = content.facts(self.path)
+        if not needs_load and not retags:
+            self._finish(False, "all %d image(s) of the archive are in the engine with their tags" % len(steps),
+                         "skipped", facts, self._load_result(steps))
+            return
+        actions = (["loaded"] if needs_load else []) + (["retagged"] if retags and not needs_load else [])
+        reason = self._load_reason(needs_load, retags)
+        if self.check_mode:
+            self._finish(True, "would %s" % reason, actions, facts, self._load_result(steps))
+            return
+        if needs_load:
+            self._load(content, expected_sha256, platform)
+        else:
+            for tag, engine_id in retags:
+                self.engine.tag(engine_id, tag)
+        steps, retagged_after = self._verify_loaded(content, lookup)
+        if retagged_after:
+            actions.append("retagged")
+        self._finish(True, reason, actions, facts, self._load_result(steps))
+
+    def _archive_for_load(self):
+        """(ArchiveContent, sha256 to verify or None) from the sidecar, else from reading the archive."""
+        stat = _stat(self.path)
+        if stat is None:
+            raise ArchiveError("The archive %s does not exist." % self.path)
+        kind = image_transfer.sniff_compression(self.path)
+        compression.require(kind)
+        meta = sidecar.read_sidecar(self.path)
+        if meta is None:
+            content = image_transfer.scan_archive(self.path)
+            self._add_stats(content.stats)
+            return content, None
+        archive = meta.get("archive") or {}
+        if archive.get("size") != stat.st_size:
+            raise ChecksumMismatch(
+                "%s is %d bytes but its sidecar %s records %s: the archive is truncated or was replaced. Nothing was "
+                "loaded; copy the archive again, or remove the sidecar if the archive was replaced on purpose."
+                % (self.path, stat.st_size, sidecar.sidecar_path(self.path), archive.get("size")))
+        content = image_transfer.ArchiveContent(kind, archive.get("layout"), sidecar.images_of(meta), size=stat.st_size,
+                                                sha256=archive.get("sha256"))
+        return content, archive.get("sha256")
+
+    def _load(self, content, expected_sha256, platform):
+        _messages, stats = image_transfer.load_archive(self.engine, self.path, content.compression, expected_sha256, platform)
+        self._add_stats(stats)
+
+    def _verify_loaded(self, content, lookup):
+        """After acting, every archive image must be in the engine with all its tags."""
+        lookup.forget()
+        steps = image_plans.load_steps(content.images, lookup)
+        retagged = False
+        for step in steps:
+            if step.needs_load:
+                raise EngineError(
+                    "The engine at %s reported success but does not hold %s afterwards; check its log "
+                    "(the containerd image store logs 'Error unpacking image')." % (
+                        self.engine.host, ", ".join(step.image.tags) or step.image.config_digest))
+            for tag in step.missing_tags:
+                self.engine.tag(step.engine_id, tag)
+                retagged = True
+        if retagged:
+            lookup.forget()
+            steps = image_plans.load_steps(content.images, lookup)
+            broken = [t for s in steps for t in s.missing_tags]
+            if broken:
+                raise EngineError("Tags %s do not point to the archive's images after re-tagging." % ", ".join(broken))
+        return steps, retagged
+
+    @staticmethod
+    def _load_reason(needs_load, retags):
+        if needs_load:
+            names = [", ".join(s.image.tags) or s.image.config_digest[:19] for s in needs_load]
+            return "load the archive: not in the engine: %s" % "; ".join(names)
+        return "re-tag %s" % ", ".join(tag for tag, _ in retags)
+
+    # absent ---------------------------------------------------------------------------------
+
+    def ensure_absent(self):
+        targets = [p for p in (self.path, sidecar.sidecar_path(self.path)) if os.path.lexists(p)]
+        self._diff({"path": self.path, "state": "file" if os.path.lexists(self.path) else "absent"},
+                   {"path": self.path, "state": "absent"})
+        if not targets:
+            self._finish(False, "the archive does not exist", "skipped", None, None)
+            return
+        if os.path.isdir(self.path):
+            raise ArchiveError("%s is a directory, not an archive; refusing to remove it." % self.path)
+        if not self.check_mode:
+            for target in targets:
+                try:
+                    os.unlink(target)
+                except OSError as exc:
+                    raise ArchiveError("Cannot remove %s: %s." % (target, exc.strerror))
+        self._finish(True, "%s %s" % ("would remove" if self.check_mode else "removed", ", ".join(targets)), "removed", None, None)
+
+    # results --------------------------------------------------------------------------------
+
+    def _finish(self, changed, msg, actions, archive, images):
+        if not changed and archive is not None:
+            changed = self._apply_file_attributes(False)
+            if changed:
+                msg += "; file attributes updated"
+                actions = "attributes"
+        self.result["changed"] = changed
+        self.result["msg"] = msg
+        self.result["actions"] = [actions] if isinstance(actions, str) else list(actions)
+        if archive is not None:
+            self.result["archive"] = archive
+        if images is not None:
+            self.result["images"] = images
+
+    def _apply_file_attributes(self, changed):
+        if self.params["state"] != "saved" or not os.path.exists(self.path):
+            return changed
+        file_args = self.module.load_file_common_arguments(self.params, path=self.path)
+        return self.module.set_fs_attributes_if_different(file_args, changed)
+
+    def _diff(self, before, after):
+        if self.module._diff:
+            self.result["diff"] = {"before": before, "after": after}
+
+    def _add_stats(self, stats):
+        for key, value in stats.items():
+            if key in self.result["stats"]:
+                self.result["stats"][key] += value
+
+    @staticmethod
+    def _tag_map(images):
+        if images is None:
+            return {}
+        mapping = {}
+        for image in images:
+            ident = image.get("engine_id") or image.get("config_digest")
+            for tag in image.get("tags") or ["<untagged>"]:
+                mapping[tag if tag != "<untagged>" else "<untagged %s>" % (ident or "")[:19]] = ident
+        return mapping
+
+    @staticmethod
+    def _images_result(records):
+        return [{"id": r.get("engine_id"), "tags": r.get("tags") or [], "config_digest": r.get("config_digest"),
+                 "manifest_digest": r.get("manifest_digest"), "fingerprint": r.get("fingerprint"), "size": r.get("size") or 0}
+                for r in records or []]
+
+    @staticmethod
+    def _wanted_result(want):
+        return {"id": want.id, "tags": want.tags, "config_digest": None, "manifest_digest": None,
+                "fingerprint": want.fingerprint, "size": want.size}
+
+    @staticmethod
+    def _load_result(steps):
+        result = []
+        for step in steps:
+            image = step.image if isinstance(step.image, ArchiveImage) else ArchiveImage.from_dict(step.image)
+            result.append({"id": step.engine_id, "tags": image.tags, "config_digest": image.config_digest,
+                           "manifest_digest": image.manifest_digest, "fingerprint": image.fingerprint, "size": image.size})
+        return result
+
+
+def _stat(path):
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ArchiveError("Cannot read %s: %s." % (path, exc.strerror))
+
+
+def main():
+    module = build_module(
+        dict(
+            path=dict(type="path", required=True),
+            state=dict(type="str", default="saved", choices=["saved", "loaded", "absent"]),
+            images=dict(type="list", elements="str", aliases=["name"]),
+            force=dict(type="bool", default=False),
+            platform=dict(type="str"),
+            **ARCHIVE_ARGUMENT_SPEC,
+        ),
+        required_if=[("state", "saved", ["images"])],
+        add_file_common_args=True,
+    )
+    run_manager(module, ImageArchiveManager)
+
+
+if __name__ == "__main__":
+    main()
