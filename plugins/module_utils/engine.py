@@ -49,7 +49,7 @@ class EngineClient:
         base_url = self.host
         if tls_config and base_url.startswith("tcp://"):
             base_url = "https://" + base_url[len("tcp://"):]
-        with self._errors("connecting to"):
+        with self._errors("connecting"):
             self.api = docker.APIClient(
                 base_url=base_url, version=api_version or "auto", timeout=timeout, tls=tls_config,
                 user_agent="airgap.docker",
@@ -67,7 +67,9 @@ class EngineClient:
             raise EngineError("The Docker engine at %s refused %s%s: %s." % (
                 self.host, action, (" " + subject) if subject else "", _explanation(exc)))
         except (docker.errors.DockerException, requests.exceptions.RequestException, OSError) as exc:
-            raise EngineError("Cannot reach the Docker engine at %s while %s%s: %s." % (
+            if action == "connecting":
+                raise EngineError("Cannot reach the Docker engine at %s: %s." % (self.host, _reason(exc)))
+            raise EngineError("The connection to the Docker engine at %s failed while %s%s: %s." % (
                 self.host, action, (" " + subject) if subject else "", _reason(exc)))
 
     # Facts about the engine ------------------------------------------------------------

@@ -53,6 +53,15 @@ def os_error(exc, path, action):
     return AirgapError("Error while %s %s: %s." % (action, path, exc.strerror or exc))
 
 
+def check_writable_directory(path):
+    """Fail before any work when the file's directory is missing or not writable."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ArchiveError("The directory %s for %s does not exist." % (directory, os.path.basename(path)))
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise AirgapError("Permission denied: cannot create files in %s." % directory)
+
+
 def open_for_reading(path):
     try:
         return open(path, "rb")

@@ -18,7 +18,7 @@ from ansible_collections.airgap.docker.plugins.module_utils import compression
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import parse_layout, wants_member
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch
 from ansible_collections.airgap.docker.plugins.module_utils.files import (
-    AtomicFile, HashingReader, HashingWriter, check_free_space, fsync_directory, open_for_reading, os_error,
+    AtomicFile, HashingReader, HashingWriter, check_free_space, check_writable_directory, fsync_directory, open_for_reading, os_error,
     prefetch, read_chunks, write_bytes_atomically,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import encode, remove, sidecar_path
@@ -91,8 +91,7 @@ def save_to_temp(engine, names, path, kind, level, platform, estimated_size):
     Returns (AtomicFile, ArchiveContent); the caller commits or aborts the file.
     """
     directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise ArchiveError("The directory %s for the archive does not exist." % directory)
+    check_writable_directory(path)
     share = 1.0 if kind == compression.NONE else COMPRESSED_SPACE_SHARE
     check_free_space(directory, int(estimated_size * share), "the archive")
     started = time.monotonic()

@@ -201,6 +201,7 @@ import os
 from ansible_collections.airgap.docker.plugins.module_utils import compression, image_plans, image_transfer, sidecar
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, EngineError
+from ansible_collections.airgap.docker.plugins.module_utils.files import check_writable_directory
 from ansible_collections.airgap.docker.plugins.module_utils.module_support import (
     ARCHIVE_ARGUMENT_SPEC, build_module, engine_client, run_manager,
 )
@@ -241,6 +242,7 @@ class ImageArchiveManager:
         kind = compression.resolve(self.params["compression"], self.path)
         compression.require(kind)
         level = compression.check_level(kind, self.params["compression_level"])
+        check_writable_directory(self.path)
         platform = self.params["platform"]
         self.engine.check_platform_support(platform)
         requests = [self._normalize_request(r) for r in self.params["images"]]
@@ -330,9 +332,9 @@ class ImageArchiveManager:
     # loaded ---------------------------------------------------------------------------------
 
     def ensure_loaded(self):
+        content, expected_sha256 = self._archive_for_load()
         platform = self.params["platform"]
         self.engine.check_platform_support(platform)
-        content, expected_sha256 = self._archive_for_load()
         if self.params["images"]:
             image_plans.check_requested_in_archive([r.strip() for r in self.params["images"]], content.images)
         lookup = image_plans.EngineLookup(self.engine.inspect_image, self.engine.list_images)

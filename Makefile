@@ -1,0 +1,39 @@
+# Project commands. `make test` and `make demo` do all their own set-up on a fresh
+# Debian/Ubuntu machine (as root): packages, virtualenv, private Docker engines.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+COLLECTION_ROOT := .cache/ansible_collections/airgap/docker
+
+.PHONY: test demo bootstrap lint sanity unit integration engines-stop collection clean
+
+test: bootstrap lint sanity unit integration
+
+bootstrap:
+	tests/harness/bootstrap.sh
+
+lint:
+	$(VENV)/bin/ruff check plugins tests
+	$(VENV)/bin/antsibull-changelog lint
+
+# ansible-test wants the collection under ansible_collections/<namespace>/<name>.
+sanity:
+	rm -rf $(COLLECTION_ROOT) && mkdir -p $(COLLECTION_ROOT)
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(COLLECTION_ROOT)
+	cd $(COLLECTION_ROOT) && git init -q && git add -A && \
+	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH ansible-test sanity --venv --python 3.11 --color no
+
+unit:
+	$(PY) -m pytest -q tests/unit
+
+integration:
+	$(PY) -m pytest -q tests/integration
+
+demo: bootstrap
+	tests/harness/demo.sh
+
+engines-stop:
+	tests/harness/engines.sh stop
+
+clean:
+	rm -rf .cache tests/output

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Everything the tests and the demo need on a fresh Debian/Ubuntu machine: system packages,
+# the project's virtualenv, the private Docker engines, and the offline pip bootstrap for
+# ansible-test. Safe to run again; it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c 'import ansible, docker, zstandard, pytest' 2>/dev/null || \
+   [ requirements-dev.txt -nt "$VENV/.installed" ]; then
+  "$VENV/bin/pip" install --disable-pip-version-check -q -r requirements-dev.txt
+  touch "$VENV/.installed"
+fi
+
+# ansible-test fetches a pip bootstrap script from the internet; use the offline stand-in.
+mkdir -p ~/.ansible/test/cache
+cp tests/harness/get_pip_stand_in.py ~/.ansible/test/cache/get_pip_24_2.py
+
+tests/harness/engines.sh start
+
+# A Python that an unprivileged user can run, as on a managed host (the project's venv may live
+# under /root): used by the tests that run a task through `become` as nobody.
+MANAGED_VENV=${AIRGAP_ENGINES_ROOT:-/var/tmp/airgap-engines}/managed-venv
+if [ ! -x "$MANAGED_VENV/bin/python" ] || ! "$MANAGED_VENV/bin/python" -c 'import docker, zstandard' 2>/dev/null; then
+  /usr/bin/python3 -m venv "$MANAGED_VENV"
+  "$MANAGED_VENV/bin/pip" install --disable-pip-version-check -q 'docker>=7' zstandard
+  chmod -R a+rX "$MANAGED_VENV"
+fi

@@ -1,0 +1,86 @@
+"""Integration tests: the collection, installed as a user installs it, driven through real
+ansible-playbook runs against the private Docker engines started by tests/harness/engines.sh.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import docker
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from ansible_runner_helper import Ansible  # noqa: E402
+from image_factory import ImageFactory  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+ENGINE_ROOT = Path(os.environ.get("AIRGAP_ENGINES_ROOT", "/var/tmp/airgap-engines"))
+ENGINES = {
+    "classic": os.environ.get("AIRGAP_CLASSIC_HOST", "unix://%s/run/classic.sock" % ENGINE_ROOT),
+    "modern": os.environ.get("AIRGAP_MODERN_HOST", "unix://%s/run/modern.sock" % ENGINE_ROOT),
+}
+
+
+@pytest.fixture(scope="session")
+def collections_path(tmp_path_factory):
+    """Build the collection artifact and install it with ansible-galaxy, as a user would."""
+    build_dir = tmp_path_factory.mktemp("build")
+    install_dir = tmp_path_factory.mktemp("collections")
+    bindir = Path(sys.executable).parent
+    subprocess.run([str(bindir / "ansible-galaxy"), "collection", "build", "--output-path", str(build_dir), str(REPO)],
+                   check=True, capture_output=True)
+    artifact = next(build_dir.glob("airgap-docker-*.tar.gz"))
+    subprocess.run([str(bindir / "ansible-galaxy"), "collection", "install", "-p", str(install_dir), str(artifact)],
+                   check=True, capture_output=True)
+    assert (install_dir / "ansible_collections/airgap/docker/plugins/modules/image_archive.py").exists()
+    return install_dir
+
+
+@pytest.fixture(scope="session")
+def ansible(collections_path, tmp_path_factory):
+    return Ansible(collections_path, tmp_path_factory.mktemp("plays"))
+
+
+def _client(name):
+    client = docker.APIClient(base_url=ENGINES[name], version="auto", timeout=300)
+    try:
+        client.version()
+    except Exception as exc:  # pragma: no cover - harness problem
+        pytest.fail("The %s test engine at %s is not running (%s); run tests/harness/engines.sh start." % (name, ENGINES[name], exc))
+    return client
+
+
+@pytest.fixture(scope="session")
+def factories(tmp_path_factory):
+    return {name: ImageFactory(name, ENGINES[name], _client(name), tmp_path_factory.mktemp("ctx-" + name)) for name in ENGINES}
+
+
+@pytest.fixture(params=sorted(ENGINES))
+def engine(request, factories):
+    """Each test using this runs once per engine (classic and containerd image store)."""
+    return factories[request.param]
+
+
+@pytest.fixture
+def other_engine(engine, factories):
+    return next(f for name, f in factories.items() if name != engine.name)
+
+
+@pytest.fixture
+def unique():
+    """A fresh repository name so that tests never see each other's tags."""
+    return "airgap-test/t%s" % uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    path = tmp_path / "archives"
+    path.mkdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,296 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) airgap.docker contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Builds image archives in memory, in the layouts `docker save` writes, for the unit tests.
+
+legacy (Docker <= 24): <config hex>.json, <layer id>/{VERSION,json,layer.tar}, manifest.json,
+repositories.
+oci (Docker >= 25): oci-layout, index.json, blobs/sha256/<digest> (manifest, config, layers),
+manifest.json (Config/Layers as blobs/sha256/...) and, for the classic store, repositories.
+With nested=True index.json points at an image index per tag (containerd image store).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from dataclasses import dataclass, field
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+IN_TOTO = "application/vnd.in-toto+json"
+
+
+def sha256_hex(data):
+    return hashlib.sha256(data).hexdigest()
+
+
+def digest(data):
+    return "sha256:" + sha256_hex(data)
+
+
+def canonical(document):
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def tar_bytes(entries, fmt=tarfile.PAX_FORMAT):
+    """A tar of entries: (name, bytes) for files, (name, None) for directories."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            info.mtime = 0
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                info.mode = 0o755
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                info.mode = 0o644
+                tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def layer_tar(files):
+    """A layer: a tar of {path: bytes}."""
+    return tar_bytes(sorted(files.items()))
+
+
+@dataclass
+class ImageSpec:
+    """An image to put into an archive, and after building, its digests."""
+
+    tags: list = field(default_factory=list)  # references as docker save writes them (RepoTags)
+    layers: list = field(default_factory=list)  # bytes of each layer tar
+    created: str = "2024-03-01T12:00:00.123456789Z"
+    os: str = "linux"
+    architecture: str = "amd64"
+    variant: str = None
+    runtime: dict = field(default_factory=lambda: {"Cmd": ["sh"], "Env": ["PATH=/usr/bin:/bin"]})
+    # filled by the builders
+    config_bytes: bytes = None
+    manifest_bytes: bytes = None
+    index_bytes: bytes = None
+
+    def __post_init__(self):
+        if not self.layers:
+            self.layers = [layer_tar({"etc/hostname": b"airgap\n", "bin/sh": b"#!fake shell\n"})]
+
+    @property
+    def diff_ids(self):
+        return [digest(layer) for layer in self.layers]
+
+    @property
+    def config(self):
+        document = {
+            "architecture": self.architecture,
+            "os": self.os,
+            "created": self.created,
+            "config": dict(self.runtime),
+            "rootfs": {"type": "layers", "diff_ids": self.diff_ids},
+            "history": [{"created": self.created, "created_by": "test"}],
+        }
+        if self.variant:
+            document["variant"] = self.variant
+        return document
+
+    @property
+    def config_digest(self):
+        return digest(self.config_bytes or canonical(self.config))
+
+    @property
+    def manifest_digest(self):
+        return digest(self.manifest_bytes) if self.manifest_bytes else None
+
+    @property
+    def index_digest(self):
+        return digest(self.index_bytes) if self.index_bytes else None
+
+    @property
+    def layers_size(self):
+        return sum(len(layer) for layer in self.layers)
+
+    def inspect(self, image_id=None, repo_tags=None, **overrides):
+        """What `docker image inspect` would show for this image."""
+        info = {
+            "Id": image_id or self.config_digest,
+            "RepoTags": list(self.tags if repo_tags is None else repo_tags),
+            "Created": self.created,
+            "Os": self.os,
+            "Architecture": self.architecture,
+            "RootFS": {"Type": "layers", "Layers": self.diff_ids},
+            "Config": dict(self.runtime, Hostname="", Image="", OnBuild=None),
+            "Size": self.layers_size,
+        }
+        if self.variant:
+            info["Variant"] = self.variant
+        info.update(overrides)
+        return info
+
+
+def _legacy_layer_ids(image):
+    ids, parent = [], ""
+    for diff_id in image.diff_ids:
+        parent = sha256_hex((parent + diff_id).encode())
+        ids.append(parent)
+    return ids
+
+
+def legacy_archive(images, repositories=True, fmt=tarfile.PAX_FORMAT):
+    """The bytes of a legacy `docker save` archive of images (ImageSpec list)."""
+    files, manifest, repos = {}, [], {}
+    for image in images:
+        image.config_bytes = canonical(image.config)
+        config_name = sha256_hex(image.config_bytes) + ".json"
+        files[config_name] = image.config_bytes
+        layer_paths = []
+        for layer_id, layer in zip(_legacy_layer_ids(image), image.layers, strict=True):
+            files[layer_id + "/VERSION"] = b"1.0"
+            files[layer_id + "/json"] = canonical({"id": layer_id})
+            files[layer_id + "/layer.tar"] = layer
+            layer_paths.append(layer_id + "/layer.tar")
+        manifest.append({"Config": config_name, "RepoTags": list(image.tags) or None, "Layers": layer_paths})
+        for ref in image.tags:
+            repo, _, tag = ref.rpartition(":")
+            repos.setdefault(repo, {})[tag] = _legacy_layer_ids(image)[-1]
+    files["manifest.json"] = json.dumps(manifest).encode()
+    if repositories and repos:
+        files["repositories"] = json.dumps(repos).encode()
+    return tar_bytes(_with_directories(files), fmt=fmt)
+
+
+def _with_directories(files):
+    entries, seen = [], set()
+    for name in sorted(files):
+        if "/" in name:
+            directory = name.rsplit("/", 1)[0] + "/"
+            parts = directory.strip("/").split("/")
+            for depth in range(1, len(parts) + 1):
+                path = "/".join(parts[:depth]) + "/"
+                if path not in seen:
+                    seen.add(path)
+                    entries.append((path, None))
+        entries.append((name, files[name]))
+    return entries
+
+
+def _descriptor(media_type, data, **extra):
+    desc = {"mediaType": media_type, "digest": digest(data), "size": len(data)}
+    desc.update(extra)
+    return desc
+
+
+def _annotations(ref):
+    """Annotations of an index.json entry for a docker save reference such as `busybox:1`."""
+    repo, _, tag = ref.rpartition(":")
+    if "/" not in repo:
+        repo = "library/" + repo
+    if repo.split("/")[0].count(".") == 0 and ":" not in repo.split("/")[0] and repo.split("/")[0] != "localhost":
+        repo = "docker.io/" + repo
+    return {"io.containerd.image.name": "%s:%s" % (repo, tag), "org.opencontainers.image.ref.name": tag}
+
+
+def oci_archive(images, nested=False, manifest_json=True, repositories=True, attestation=False,
+                missing_platform=False, extra_blobs=None):
+    """The bytes of an OCI-layout `docker save` archive of images (ImageSpec list).
+
+    nested: index.json entries point at an image index (containerd image store).
+    attestation: the nested index also lists a buildkit attestation manifest, with its blobs.
+    missing_platform: the nested index also lists an arm64 manifest whose blobs are absent.
+    """
+    blobs, index_entries, manifest, repos = {}, [], [], {}
+    for image in images:
+        image.config_bytes = canonical(image.config)
+        blobs[image.config_digest] = image.config_bytes
+        for layer in image.layers:
+            blobs[digest(layer)] = layer
+        image.manifest_bytes = canonical({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": _descriptor(OCI_CONFIG, image.config_bytes),
+            "layers": [_descriptor(OCI_LAYER, layer) for layer in image.layers],
+        })
+        blobs[image.manifest_digest] = image.manifest_bytes
+        platform = {"os": image.os, "architecture": image.architecture}
+        target = _descriptor(OCI_MANIFEST, image.manifest_bytes, platform=platform)
+        if nested:
+            children = [target]
+            if missing_platform:
+                children.append({"mediaType": OCI_MANIFEST, "digest": "sha256:" + "e" * 64, "size": 500,
+                                 "platform": {"os": "linux", "architecture": "arm64"}})
+            if attestation:
+                statement = canonical({"_type": "https://in-toto.io/Statement/v0.1", "subject": []})
+                att_config = canonical({"architecture": "unknown", "os": "unknown", "config": {},
+                                        "rootfs": {"type": "layers", "diff_ids": [digest(statement)]}})
+                att_manifest = canonical({
+                    "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+                    "config": _descriptor(OCI_CONFIG, att_config),
+                    "layers": [_descriptor(IN_TOTO, statement)],
+                })
+                blobs[digest(att_config)] = att_config
+                blobs[digest(statement)] = statement
+                blobs[digest(att_manifest)] = att_manifest
+                children.append(_descriptor(OCI_MANIFEST, att_manifest, platform={"os": "unknown", "architecture": "unknown"},
+                                            annotations={"vnd.docker.reference.digest": image.manifest_digest,
+                                                         "vnd.docker.reference.type": "attestation-manifest"}))
+            image.index_bytes = canonical({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children})
+            blobs[image.index_digest] = image.index_bytes
+            target = _descriptor(OCI_INDEX, image.index_bytes)
+        if image.tags:
+            for ref in image.tags:
+                index_entries.append(dict(target, annotations=_annotations(ref)))
+        else:
+            index_entries.append(dict(target))
+        manifest.append({
+            "Config": "blobs/sha256/" + image.config_digest[7:],
+            "RepoTags": list(image.tags) or None,
+            "Layers": ["blobs/sha256/" + digest(layer)[7:] for layer in image.layers],
+        })
+        for ref in image.tags:
+            repo, _, tag = ref.rpartition(":")
+            repos.setdefault(repo, {})[tag] = image.config_digest[7:]
+    blobs.update(extra_blobs or {})
+    files = {"blobs/sha256/" + d[7:]: data for d, data in blobs.items()}
+    files["oci-layout"] = b'{"imageLayoutVersion":"1.0.0"}'
+    files["index.json"] = canonical({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": index_entries})
+    if manifest_json:
+        files["manifest.json"] = json.dumps(manifest).encode()
+    if repositories and repos:
+        files["repositories"] = json.dumps(repos).encode()
+    return tar_bytes(_with_directories(files))
+
+
+def chunks(data, size):
+    """data cut into pieces of size bytes (the last may be shorter)."""
+    return [data[i:i + size] for i in range(0, len(data), size)] or [b""]
+
+
+def scan(data, keep=None, chunk=1 << 20):
+    """Feed data to a TarScanner (keep defaults to archive_layout.wants_member); return it."""
+    from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import (
+        wants_member,
+    )
+    from ansible_collections.airgap.docker.plugins.module_utils.tarscan import (
+        TarScanner,
+    )
+
+    scanner = TarScanner(keep or wants_member)
+    for piece in chunks(data, chunk):
+        scanner.feed(piece)
+    scanner.finish()
+    return scanner
+
+
+def parse(data):
+    """(layout, images) of archive bytes, through the scanner and parse_layout."""
+    from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import (
+        parse_layout,
+    )
+
+    scanner = scan(data)
+    return parse_layout(scanner.members, scanner.sizes)

@@ -1,0 +1,158 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) airgap.docker contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from ansible_collections.airgap.docker.plugins.module_utils import sidecar
+from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import (
+    ArchiveImage,
+)
+from archive_factory import ImageSpec, oci_archive, parse
+
+
+@pytest.fixture
+def archive(tmp_path):
+    path = tmp_path / "images.tar.zst"
+    path.write_bytes(b"archive bytes")
+    return str(path)
+
+
+@pytest.fixture
+def images():
+    return parse(oci_archive([ImageSpec(tags=["busybox:latest"]), ImageSpec(tags=["app:1"], runtime={"Cmd": ["app"]})]))[1]
+
+
+def write(archive_path, document):
+    with open(sidecar.sidecar_path(archive_path), "wb") as handle:
+        handle.write(document if isinstance(document, bytes) else sidecar.encode(document))
+
+
+def test_sidecar_path():
+    assert sidecar.sidecar_path("/srv/images.tar.gz") == "/srv/images.tar.gz.airgap.json"
+    assert sidecar.sidecar_path("rel/x.tar") == "rel/x.tar.airgap.json"
+
+
+def test_build_encode_read_round_trip(archive, images):
+    facts = dict(sidecar.file_identity(os.stat(archive)), sha256="0" * 64, compression="zstd", layout="oci")
+    document = sidecar.build(facts, images, engine={"version": "26.1"}, request={"images": ["busybox"], "platform": None})
+    write(archive, document)
+    data = sidecar.read_sidecar(archive)
+    assert data == json.loads(json.dumps(document))
+    assert data["schema"] == sidecar.SCHEMA == 1
+    assert data["kind"] == sidecar.KIND_IMAGES
+    assert data["archive"]["sha256"] == "0" * 64
+    assert data["engine"] == {"version": "26.1"}
+    assert data["request"]["images"] == ["busybox"]
+    assert sidecar.images_of(data) == images
+
+
+def test_build_defaults_and_extra(images):
+    document = sidecar.build({"size": 1}, images[:1], extra={"note": "x", "kind": "other"})
+    assert document["engine"] == {} and document["request"] == {}
+    assert document["note"] == "x"
+    assert document["kind"] == "other"  # extra wins
+    assert document["images"] == [images[0].to_dict()]
+
+
+def test_build_accepts_dicts_as_images(images):
+    record = dict(images[0].to_dict(), engine_id="sha256:" + "e" * 64)
+    document = sidecar.build({}, [record, images[1]])
+    assert document["images"][0] is record
+    assert document["images"][1] == images[1].to_dict()
+    restored = sidecar.images_of(document)
+    assert restored[0] == images[0]  # engine_id is not an ArchiveImage field
+    assert isinstance(restored[1], ArchiveImage)
+
+
+def test_encode_is_stable_pretty_json():
+    encoded = sidecar.encode({"b": 1, "a": [1, 2], "c": {"z": 1, "y": 2}})
+    assert isinstance(encoded, bytes)
+    assert encoded.endswith(b"}\n")
+    text = encoded.decode()
+    assert text.index('"a"') < text.index('"b"') < text.index('"c"')
+    assert text.index('"y"') < text.index('"z"')
+    assert '\n  "a"' in text
+    assert sidecar.encode(json.loads(encoded)) == encoded
+
+
+def test_encode_non_ascii():
+    assert json.loads(sidecar.encode({"tag": "ünï:1"}))["tag"] == "ünï:1"
+
+
+def test_read_missing(archive):
+    assert sidecar.read_sidecar(archive) is None
+
+
+@pytest.mark.parametrize("content", [
+    b"",
+    b"{not json",
+    b"\xff\xfe garbage",
+    b"[]",
+    b'"text"',
+    b"null",
+    b'{"schema": 2, "kind": "images"}',
+    b'{"schema": "1", "kind": "images"}',
+    b'{"kind": "images"}',
+    b'{"schema": 1}',
+    b'{"schema": 1, "kind": "container"}',
+])
+def test_read_rejects_foreign_or_broken(archive, content):
+    write(archive, content)
+    assert sidecar.read_sidecar(archive) is None
+
+
+def test_read_other_kind(archive):
+    write(archive, sidecar.build({}, [], kind="container"))
+    assert sidecar.read_sidecar(archive) is None
+    assert sidecar.read_sidecar(archive, kind="container")["kind"] == "container"
+
+
+def test_read_unreadable(archive):
+    os.mkdir(sidecar.sidecar_path(archive))  # a directory where the file should be
+    assert sidecar.read_sidecar(archive) is None
+
+
+def test_file_identity_and_describes(archive):
+    stat = os.stat(archive)
+    identity = sidecar.file_identity(stat)
+    assert identity == {"size": len(b"archive bytes"), "mtime_ns": stat.st_mtime_ns}
+    document = sidecar.build(dict(identity, sha256="x"), [])
+    assert sidecar.describes(document, stat)
+
+
+def test_describes_detects_changes(archive):
+    stat = os.stat(archive)
+    document = sidecar.build(sidecar.file_identity(stat), [])
+    os.utime(archive, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1))
+    assert not sidecar.describes(document, os.stat(archive))
+    os.utime(archive, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert sidecar.describes(document, os.stat(archive))
+    with open(archive, "ab") as handle:
+        handle.write(b"more")
+    os.utime(archive, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert not sidecar.describes(document, os.stat(archive))
+
+
+@pytest.mark.parametrize("document", [None, {}, {"archive": None}, {"archive": {"size": 13}}, {"archive": {"mtime_ns": 1}}])
+def test_describes_incomplete(archive, document):
+    assert not sidecar.describes(document, os.stat(archive))
+
+
+def test_images_of_empty():
+    assert sidecar.images_of(None) == []
+    assert sidecar.images_of({}) == []
+    assert sidecar.images_of({"images": None}) == []
+
+
+def test_remove(archive):
+    write(archive, sidecar.build({}, []))
+    assert sidecar.remove(archive) is True
+    assert not os.path.exists(sidecar.sidecar_path(archive))
+    assert os.path.exists(archive)  # the archive itself stays
+    assert sidecar.remove(archive) is False
