@@ -79,7 +79,7 @@ def _digest_of_path(path):
 
 
 def _blob_path(digest):
-    algorithm, _, hexdigest = digest.partition(":")
+    algorithm, hexdigest = digest.split(":", 1)
     return "blobs/%s/%s" % (algorithm, hexdigest)
 
 
@@ -93,21 +93,29 @@ def _tag_from_annotations(annotations):
     return "%s:%s" % (familiar_repo(repo), tag)
 
 
+def _is_attestation(desc):
+    """BuildKit stores provenance/SBOM as extra manifests in an index; they are not images."""
+    annotations = desc.get("annotations") or {}
+    platform = desc.get("platform") or {}
+    return (annotations.get("vnd.docker.reference.type") == "attestation-manifest"
+            or (platform.get("os") == "unknown" and platform.get("architecture") == "unknown"))
+
+
 def _oci_manifests(members, descriptors, index_digest=None):
-    """Walk index.json (and nested indexes) -> [(manifest digest, index digest, tag, blob)]."""
+    """Walk index.json (and nested indexes) -> [(manifest digest, index digest, tag, manifest)]."""
     found = []
     for desc in descriptors:
         digest = desc.get("digest")
-        if not digest:
+        if not digest or _is_attestation(desc):
             continue
-        blob = members.get(_blob_path(digest))
+        path = _blob_path(digest)
         tag = _tag_from_annotations(desc.get("annotations"))
         if desc.get("mediaType") in _INDEX_TYPES:
-            nested = json.loads(blob) if blob else {}
+            nested = _json(members, path, "nested index") if path in members else {}
             for item in _oci_manifests(members, nested.get("manifests") or [], index_digest or digest):
                 found.append(item[:2] + (item[2] or tag,) + item[3:])
             continue
-        manifest = json.loads(blob) if blob else None
+        manifest = _json(members, path, "image manifest") if path in members else None
         found.append((digest, index_digest, tag, manifest))
     return found
 
@@ -150,7 +158,7 @@ def parse_layout(members, sizes):
 def _familiar_tags(repo_tags):
     tags = []
     for ref in repo_tags or []:
-        repo, tag, _ = split_reference(ref)
+        repo, tag = split_reference(ref)[:2]
         tags.append("%s:%s" % (familiar_repo(repo), tag or "latest"))
     return tags
 

@@ -125,16 +125,123 @@ class _GzipReader:
 
 
 
+class ZstdFrameTracker:
+    """Follows the frame and block headers of a zstd stream to tell a complete stream from a
+    truncated one, which python-zstandard's reader silently accepts. Costs O(1) per block."""
+
+    _SKIPPABLE = 0x184D2A50
+
+    def __init__(self):
+        self._buffer = bytearray()
+        self._need = 4
+        self._state = "magic"
+        self._skip = 0
+        self._checksum = False
+        self._started = False
+        self.frames = 0
+
+    def feed(self, data):
+        view, pos = memoryview(data), 0
+        self._started = self._started or bool(data)
+        while pos < len(view):
+            if self._skip:
+                take = min(self._skip, len(view) - pos)
+                self._skip -= take
+                pos += take
+                if not self._skip and self._state == "body":
+                    self._expect("block", 3)
+                continue
+            take = min(self._need - len(self._buffer), len(view) - pos)
+            self._buffer += view[pos:pos + take]
+            pos += take
+            if len(self._buffer) == self._need:
+                field, self._buffer = bytes(self._buffer), bytearray()
+                self._advance(field)
+
+    def _expect(self, state, need):
+        self._state, self._need = state, need
+
+    def _advance(self, field):
+        state = self._state
+        if state == "magic":
+            magic = int.from_bytes(field, "little")
+            if magic == 0xFD2FB528:
+                self._expect("descriptor", 1)
+            elif magic & 0xFFFFFFF0 == self._SKIPPABLE:
+                self._expect("skip_size", 4)
+            else:
+                raise ArchiveError("The zstd stream is corrupt (bad frame magic).")
+        elif state == "skip_size":
+            self._skip = int.from_bytes(field, "little")
+            self._expect("magic", 4)
+        elif state == "descriptor":
+            descriptor = field[0]
+            single_segment = (descriptor >> 5) & 1
+            self._checksum = bool((descriptor >> 2) & 1)
+            fcs = (single_segment, 2, 4, 8)[descriptor >> 6]
+            rest = (0 if single_segment else 1) + (0, 1, 2, 4)[descriptor & 3] + fcs
+            self._expect("header", rest) if rest else self._expect("block", 3)
+        elif state == "header":
+            self._expect("block", 3)
+        elif state == "block":
+            header = int.from_bytes(field, "little")
+            last, block_type, size = header & 1, (header >> 1) & 3, header >> 3
+            if block_type == 3:
+                raise ArchiveError("The zstd stream is corrupt (reserved block type).")
+            self._skip = 1 if block_type == 1 else size
+            if last:
+                self.frames += 1
+                # The last block's body is skipped first; the state names what follows it.
+                self._expect("checksum", 4) if self._checksum else self._expect("magic", 4)
+            else:
+                self._expect("body", 0)
+                if not self._skip:
+                    self._expect("block", 3)
+        elif state == "checksum":
+            self._expect("magic", 4)
+
+    def finish(self):
+        if not self._started:
+            return  # an empty source is empty, not truncated
+        if self._skip or self._buffer or self._state != "magic" or not self.frames:
+            raise ArchiveError("The zstd stream is truncated.")
+
+
+class _TrackedSource:
+    """Passes reads through while a ZstdFrameTracker watches the compressed bytes."""
+
+    def __init__(self, source, tracker):
+        self._source = source
+        self._tracker = tracker
+
+    def read(self, size=-1):
+        data = self._source.read(size)
+        self._tracker.feed(data)
+        return data
+
+    def readable(self):
+        return True
+
+
 class _ZstdReader:
     def __init__(self, source):
-        self._reader = zstandard.ZstdDecompressor().stream_reader(source, read_across_frames=True, closefd=False)
+        self._tracker = ZstdFrameTracker()
+        tracked = _TrackedSource(source, self._tracker)
+        self._reader = zstandard.ZstdDecompressor().stream_reader(tracked, read_across_frames=True, closefd=False)
+        self._done = False
 
     def read(self, size=_MAX_OUT):
+        if self._done:
+            return b""
         size = min(size if size and size > 0 else _MAX_OUT, _MAX_OUT)
         try:
-            return self._reader.read(size)
+            data = self._reader.read(size)
         except zstandard.ZstdError as exc:
-            raise ArchiveError("The zstd stream is corrupt or truncated (%s)." % exc)
+            raise ArchiveError("The zstd stream is corrupt (%s)." % exc)
+        if not data:
+            self._done = True
+            self._tracker.finish()
+        return data
 
 
 def open_reader(source, kind):
@@ -163,7 +270,8 @@ class _GzipWriter:
 
 class _ZstdWriter:
     def __init__(self, sink, level, threads):
-        params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads)
+        # The frame checksum lets any reader detect a corrupted archive, also without our sidecar.
+        params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads, write_checksum=1)
         self._writer = zstandard.ZstdCompressor(compression_params=params).stream_writer(sink, closefd=False)
 
     def write(self, data):

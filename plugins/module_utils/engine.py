@@ -35,7 +35,7 @@ CHUNK = 1 << 20
 
 
 def _api_tuple(version):
-    major, _, minor = str(version).partition(".")
+    major, minor = (str(version).split(".") + ["0"])[:2]
     return int(major), int(minor or 0)
 
 
@@ -131,7 +131,7 @@ class EngineClient:
             return self.api.images(all=False)
 
     def tag(self, image_id, reference):
-        repo, _, tag = reference.rpartition(":")
+        repo, tag = reference.rsplit(":", 1)
         with self._errors("tagging", "%s as %s" % (image_id, reference)):
             self.api.tag(image_id, repo, tag, force=True)
 
@@ -145,8 +145,7 @@ class EngineClient:
             self.api._raise_for_status(response)
         try:
             with self._errors("streaming the saved images"):
-                for block in response.iter_content(CHUNK, decode_unicode=False):
-                    yield block
+                yield from response.iter_content(CHUNK, decode_unicode=False)
         finally:
             response.close()
 

@@ -36,12 +36,12 @@ def normalize_created(value):
     if not match:
         return value
     year, month, day, hour, minute, second, fraction, zone = match.groups()
+    if int(year) <= 1:
+        return ""  # Go's zero time: no creation time recorded
     seconds = calendar.timegm((int(year), int(month), int(day), int(hour), int(minute), int(second)))
     if zone and zone not in ("Z", "z"):
         sign = 1 if zone[0] == "+" else -1
         seconds -= sign * (int(zone[1:3]) * 3600 + int(zone[4:6]) * 60)
-    if int(year) <= 1:
-        return ""
     nanos = int((fraction or "0")[:9].ljust(9, "0"))
     return "%d.%09d" % (seconds, nanos)
 

@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ImageNotFound, InvalidInput
 from ansible_collections.airgap.docker.plugins.module_utils.identity import fingerprint_from_inspect, normalize_created
 from ansible_collections.airgap.docker.plugins.module_utils.references import (
-    familiar_repo, full_id, is_digest, looks_like_id, normalize_tag_reference, split_reference,
+    familiar_repo,
+    full_id,
+    is_digest,
+    looks_like_id,
+    normalize_tag_reference,
+    split_reference,
 )
 
 
@@ -34,7 +39,7 @@ def engine_tags(inspect):
     """The image's tags in familiar form (`docker.io/library/x:1` -> `x:1`)."""
     tags = []
     for ref in inspect.get("RepoTags") or []:
-        repo, tag, _ = split_reference(ref)
+        repo, tag = split_reference(ref)[:2]
         if tag and repo != "<none>":
             tags.append("%s:%s" % (familiar_repo(repo), tag))
     return tags

@@ -18,8 +18,17 @@ from ansible_collections.airgap.docker.plugins.module_utils import compression
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import parse_layout, wants_member
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch
 from ansible_collections.airgap.docker.plugins.module_utils.files import (
-    AtomicFile, HashingReader, HashingWriter, check_free_space, check_writable_directory, fsync_directory, open_for_reading, os_error,
-    prefetch, read_chunks, write_bytes_atomically,
+    AtomicFile,
+    HashingReader,
+    HashingWriter,
+    check_free_space,
+    check_writable_directory,
+    fsync_directory,
+    open_for_reading,
+    os_error,
+    prefetch,
+    read_chunks,
+    write_bytes_atomically,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import encode, remove, sidecar_path
 from ansible_collections.airgap.docker.plugins.module_utils.tarscan import TarScanner

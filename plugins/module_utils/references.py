@@ -13,7 +13,11 @@ from ansible_collections.airgap.docker.plugins.module_utils.errors import Invali
 DEFAULT_TAG = "latest"
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 _ID_LIKE = re.compile(r"^(sha256:)?[0-9a-f]{12,64}$")
-_TAG = re.compile(r"^[\w][\w.-]{0,127}$")
+_TAG = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+# A first component is a registry host only when it has a dot or a port, or is localhost (Docker's rule).
+_REGISTRY = r"(?:(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)+|localhost)(?::[0-9]+)?|[a-zA-Z0-9-]+:[0-9]+)/"
+_REPO = re.compile(r"^(?:%s)?%s(?:/%s)*$" % (_REGISTRY, _COMPONENT, _COMPONENT), re.ASCII)
 _DEFAULT_REGISTRIES = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
 
 
@@ -69,22 +73,17 @@ def normalize_tag_reference(ref):
             "Image reference %r has a digest; name the image by repo:tag or by ID, "
             "since a loaded image has no registry digest." % ref
         )
-    if not repo or repo != repo.lower() or " " in repo:
-        raise InvalidInput("%r is not a valid image name (repository names are lowercase, without spaces)." % ref)
+    if not _REPO.match(repo):
+        raise InvalidInput("%r is not a valid image name (repository names are lowercase letters, digits and . _ - /)." % ref)
+    if tag == "":
+        raise InvalidInput("%r has an empty tag; leave out the colon to mean %s." % (ref, DEFAULT_TAG))
     tag = tag or DEFAULT_TAG
     if not _TAG.match(tag):
         raise InvalidInput("%r has an invalid tag %r." % (ref, tag))
     return "%s:%s" % (familiar_repo(repo), tag)
 
 
-def normalize_any(ref):
-    """Normalise a tag reference; leave IDs as they are (lowercase)."""
-    if is_digest(ref):
-        return ref
-    return normalize_tag_reference(ref)
-
-
 def split_repo_tag(ref):
     """`repo:tag` (already normalised) -> (repo, tag)."""
-    repo, tag, _ = split_reference(ref)
+    repo, tag = split_reference(ref)[:2]
     return repo, tag or DEFAULT_TAG

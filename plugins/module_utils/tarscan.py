@@ -42,18 +42,23 @@ def _header_valid(header):
     return actual == expected
 
 
-def _pax_path(data):
-    """The `path` record of a PAX extended header, if any."""
-    pos = 0
-    while pos < len(data):
-        space = data.index(b" ", pos)
-        length = int(data[pos:space])
-        record = data[space + 1:pos + length - 1]
-        key, _, value = record.partition(b"=")
-        if key == b"path":
-            return value.decode("utf-8", "surrogateescape")
-        pos += length
-    return None
+def _pax_records(data):
+    """The records of a PAX extended header as {key: bytes}; `<length> <key>=<value>\n` each."""
+    records, pos = {}, 0
+    try:
+        while pos < len(data) and data[pos:pos + 1] != b"\0":
+            space = data.index(b" ", pos)
+            length = int(data[pos:space])
+            if length <= 0 or pos + length > len(data) or data[pos + length - 1:pos + length] != b"\n":
+                raise ValueError
+            key, separator, value = data[space + 1:pos + length - 1].partition(b"=")
+            if not separator:
+                raise ValueError
+            records[key.decode("utf-8", "surrogateescape")] = value
+            pos += length
+    except ValueError:
+        raise ArchiveError("The tar archive has a malformed PAX header.")
+    return records
 
 
 class TarScanner:
@@ -71,6 +76,7 @@ class TarScanner:
         self._body = None  # bytearray while keeping the current member
         self._current = None  # (name, typeflag) of the member whose body is streaming
         self._long_name = None  # from a GNU 'L' or PAX 'x' header, for the next member
+        self._pax_size = None  # from a PAX 'x' header: members of 8 GiB and more (Go's tar writer)
         self._kept_total = 0
         self._blocks_seen = 0
         self.ended = False
@@ -118,8 +124,11 @@ class TarScanner:
         if header[257:262] == b"ustar" and header[345:346] != b"\0":
             name = header[345:500].split(b"\0", 1)[0] + b"/" + name
         name = name.decode("utf-8", "surrogateescape")
-        if self._long_name is not None and typeflag not in (b"x", b"L", b"g", b"K"):
-            name, self._long_name = self._long_name, None
+        if typeflag not in (b"x", b"L", b"g", b"K"):
+            if self._long_name is not None:
+                name, self._long_name = self._long_name, None
+            if self._pax_size is not None:
+                size, self._pax_size = self._pax_size, None
         self._current = (name, typeflag)
         self._remaining = size
         self._padding = (BLOCK - size % BLOCK) % BLOCK
@@ -142,9 +151,14 @@ class TarScanner:
         if typeflag == b"L":
             self._long_name = bytes(body).split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
         elif typeflag == b"x":
-            path = _pax_path(bytes(body))
-            if path is not None:
-                self._long_name = path
+            records = _pax_records(bytes(body))
+            if "path" in records:
+                self._long_name = records["path"].decode("utf-8", "surrogateescape")
+            if "size" in records:
+                try:
+                    self._pax_size = int(records["size"])
+                except ValueError:
+                    raise ArchiveError("The tar archive has a PAX header with an invalid size.")
         else:
             self._kept_total += len(body)
             if self._kept_total > MAX_KEPT_TOTAL:
@@ -153,7 +167,7 @@ class TarScanner:
 
     def finish(self):
         """Call at the end of the stream; raises ArchiveError if the tar was cut short."""
-        if not self._blocks_seen:
+        if not self._blocks_seen and not self._header:
             raise ArchiveError("The archive is empty.")
         if not self.ended:
             raise ArchiveError("The archive is truncated (it ends inside the tar, after %d members)." % len(self.order))

@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Saves images from a Docker engine into an archive file (C(docker save)) and loads archives into an engine
     (C(docker load)), without a registry, so images can travel to hosts that cannot reach one.
-  - A re-run costs almost nothing: an up-to-date archive is recognised from a stat and its sidecar, and a load
+  - A re-run costs almost nothing. An up-to-date archive is recognised from a stat and its sidecar, and a load
     whose images are already in the engine with the archive's tags sends no archive byte to the engine.
   - Images are compared by what they are, not by the engine's ID, so an archive saved on the classic image store
     is recognised as loaded on the containerd image store (Docker 25+) and the other way round.
@@ -203,7 +203,10 @@ from ansible_collections.airgap.docker.plugins.module_utils.archive_layout impor
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, EngineError
 from ansible_collections.airgap.docker.plugins.module_utils.files import check_writable_directory
 from ansible_collections.airgap.docker.plugins.module_utils.module_support import (
-    ARCHIVE_ARGUMENT_SPEC, build_module, engine_client, run_manager,
+    ARCHIVE_ARGUMENT_SPEC,
+    build_module,
+    engine_client,
+    run_manager,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.references import looks_like_id, normalize_tag_reference
 
@@ -352,10 +355,9 @@ class ImageArchiveManager:
             self._finish(False, "all %d image(s) of the archive are in the engine with their tags" % len(steps),
                          "skipped", facts, self._load_result(steps))
             return
-        actions = (["loaded"] if needs_load else []) + (["retagged"] if retags and not needs_load else [])
-        reason = self._load_reason(needs_load, retags)
+        actions = ["loaded"] if needs_load else ["retagged"]
         if self.check_mode:
-            self._finish(True, "would %s" % reason, actions, facts, self._load_result(steps))
+            self._finish(True, "would " + self._load_reason(needs_load, retags, done=False), actions, facts, self._load_result(steps))
             return
         if needs_load:
             self._load(content, expected_sha256, platform)
@@ -363,9 +365,9 @@ class ImageArchiveManager:
             for tag, engine_id in retags:
                 self.engine.tag(engine_id, tag)
         steps, retagged_after = self._verify_loaded(content, lookup)
-        if retagged_after:
+        if retagged_after and "retagged" not in actions:
             actions.append("retagged")
-        self._finish(True, reason, actions, facts, self._load_result(steps))
+        self._finish(True, self._load_reason(needs_load, retags, done=True), actions, facts, self._load_result(steps))
 
     def _archive_for_load(self):
         """(ArchiveContent, sha256 to verify or None) from the sidecar, else from reading the archive."""
@@ -415,12 +417,14 @@ class ImageArchiveManager:
                 raise EngineError("Tags %s do not point to the archive's images after re-tagging." % ", ".join(broken))
         return steps, retagged
 
-    @staticmethod
-    def _load_reason(needs_load, retags):
+    def _load_reason(self, needs_load, retags, done):
         if needs_load:
-            names = [", ".join(s.image.tags) or s.image.config_digest[:19] for s in needs_load]
-            return "load the archive: not in the engine: %s" % "; ".join(names)
-        return "re-tag %s" % ", ".join(tag for tag, _ in retags)
+            if self.params["force"] and all(s.engine_id for s in needs_load):
+                why = "force is set"
+            else:
+                why = "not in the engine: " + "; ".join(", ".join(s.image.tags) or s.image.config_digest[:19] for s in needs_load if s.needs_load)
+            return "%s the archive (%s)" % ("loaded" if done else "load", why)
+        return "%s %s" % ("re-tagged" if done else "re-tag", ", ".join(tag for tag, engine_id in retags))
 
     # absent ---------------------------------------------------------------------------------
 

@@ -16,8 +16,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ansible_runner_helper import Ansible  # noqa: E402
-from image_factory import ImageFactory  # noqa: E402
+from ansible_runner_helper import Ansible
+from image_factory import ImageFactory
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_ROOT = Path(os.environ.get("AIRGAP_ENGINES_ROOT", "/var/tmp/airgap-engines"))

@@ -59,7 +59,7 @@ class ImageFactory:
                 pass
 
     def tag(self, image, ref):
-        repo, _, tag = ref.rpartition(":")
+        repo, tag = ref.rsplit(":", 1)
         self.client.tag(image, repo, tag, force=True)
 
     def cli(self, *args):

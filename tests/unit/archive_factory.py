@@ -149,14 +149,14 @@ def legacy_archive(images, repositories=True, fmt=tarfile.PAX_FORMAT):
         config_name = sha256_hex(image.config_bytes) + ".json"
         files[config_name] = image.config_bytes
         layer_paths = []
-        for layer_id, layer in zip(_legacy_layer_ids(image), image.layers, strict=True):
+        for layer_id, layer in zip(_legacy_layer_ids(image), image.layers):
             files[layer_id + "/VERSION"] = b"1.0"
             files[layer_id + "/json"] = canonical({"id": layer_id})
             files[layer_id + "/layer.tar"] = layer
             layer_paths.append(layer_id + "/layer.tar")
         manifest.append({"Config": config_name, "RepoTags": list(image.tags) or None, "Layers": layer_paths})
         for ref in image.tags:
-            repo, _, tag = ref.rpartition(":")
+            repo, tag = _repo_and_tag(ref)
             repos.setdefault(repo, {})[tag] = _legacy_layer_ids(image)[-1]
     files["manifest.json"] = json.dumps(manifest).encode()
     if repositories and repos:
@@ -185,9 +185,15 @@ def _descriptor(media_type, data, **extra):
     return desc
 
 
+def _repo_and_tag(ref):
+    """`repo:tag` -> (repo, tag); a reference without a tag gives an empty tag."""
+    repo, separator, tag = ref.rpartition(":")
+    return (repo, tag) if separator else (tag, "")
+
+
 def _annotations(ref):
     """Annotations of an index.json entry for a docker save reference such as `busybox:1`."""
-    repo, _, tag = ref.rpartition(":")
+    repo, tag = _repo_and_tag(ref)
     if "/" not in repo:
         repo = "library/" + repo
     if repo.split("/")[0].count(".") == 0 and ":" not in repo.split("/")[0] and repo.split("/")[0] != "localhost":
@@ -252,7 +258,7 @@ def oci_archive(images, nested=False, manifest_json=True, repositories=True, att
             "Layers": ["blobs/sha256/" + digest(layer)[7:] for layer in image.layers],
         })
         for ref in image.tags:
-            repo, _, tag = ref.rpartition(":")
+            repo, tag = _repo_and_tag(ref)
             repos.setdefault(repo, {})[tag] = image.config_digest[7:]
     blobs.update(extra_blobs or {})
     files = {"blobs/sha256/" + d[7:]: data for d, data in blobs.items()}
@@ -263,6 +269,13 @@ def oci_archive(images, nested=False, manifest_json=True, repositories=True, att
     if repositories and repos:
         files["repositories"] = json.dumps(repos).encode()
     return tar_bytes(_with_directories(files))
+
+
+def random_bytes(seed, size):
+    """Reproducible incompressible bytes (random.randbytes needs Python 3.9)."""
+    import random
+
+    return random.Random(seed).getrandbits(8 * size).to_bytes(size, "little") if size else b""
 
 
 def chunks(data, size):

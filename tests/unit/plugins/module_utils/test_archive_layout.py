@@ -9,6 +9,17 @@ import json
 import os
 
 import pytest
+from archive_factory import (
+    ImageSpec,
+    canonical,
+    digest,
+    layer_tar,
+    legacy_archive,
+    oci_archive,
+    parse,
+    scan,
+)
+
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import (
     LEGACY,
     OCI,
@@ -19,16 +30,6 @@ from ansible_collections.airgap.docker.plugins.module_utils.archive_layout impor
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
 from ansible_collections.airgap.docker.plugins.module_utils.identity import (
     fingerprint_from_config_blob,
-)
-from archive_factory import (
-    ImageSpec,
-    canonical,
-    digest,
-    layer_tar,
-    legacy_archive,
-    oci_archive,
-    parse,
-    scan,
 )
 
 HEX = "ab" * 32
@@ -107,7 +108,7 @@ def test_legacy_several_images_sorted_and_sized():
 
 def test_legacy_tags_are_familiar():
     spec = ImageSpec(tags=["docker.io/library/busybox:1", "index.docker.io/library/alpine:3", "docker.io/bitnami/redis:7", "nginx"])
-    _, images = parse(legacy_archive([spec], repositories=False))
+    images = parse(legacy_archive([spec], repositories=False))[1]
     assert images[0].tags == ["alpine:3", "bitnami/redis:7", "busybox:1", "nginx:latest"]
 
 
@@ -116,13 +117,13 @@ def test_legacy_large_layer_is_sized_from_the_tar_headers():
     spec = busybox(layers=[big, layer_tar({"small": b"s"})])
     scanner = scan(legacy_archive([spec]))
     assert not any(name.endswith("layer.tar") for name in scanner.members)
-    _, images = parse_layout(scanner.members, scanner.sizes)
+    images = parse_layout(scanner.members, scanner.sizes)[1]
     assert images[0].size == spec.layers_size > 5 << 20
 
 
 def test_legacy_without_repositories_file():
     spec = busybox()
-    _, images = parse(legacy_archive([spec], repositories=False))
+    images = parse(legacy_archive([spec], repositories=False))[1]
     assert images[0].tags == ["busybox:1.36", "busybox:latest"]
 
 
@@ -170,14 +171,14 @@ def test_oci_attestation_manifest_is_not_an_image():
     annotated vnd.docker.reference.type=attestation-manifest) in their index; the containerd
     store saves it with the image. It is not an image of the archive."""
     spec = busybox()
-    _, images = parse(oci_archive([spec], nested=True, attestation=True))
+    images = parse(oci_archive([spec], nested=True, attestation=True))[1]
     assert [i.config_digest for i in images] == [spec.config_digest]
     assert images[0].os == "linux"
 
 
 def test_oci_tags_only_in_index_annotations():
     spec = ImageSpec(tags=["busybox:1.36", "localhost:5000/app:dev", "ghcr.io/org/tool:v1"])
-    _, images = parse(oci_archive([spec], manifest_json=False))
+    images = parse(oci_archive([spec], manifest_json=False))[1]
     assert images[0].tags == ["busybox:1.36", "ghcr.io/org/tool:v1", "localhost:5000/app:dev"]
 
 
@@ -191,7 +192,7 @@ def test_oci_untagged_image():
 
 def test_oci_several_images():
     first, second = busybox(), app()
-    _, images = parse(oci_archive([second, first], nested=True))
+    images = parse(oci_archive([second, first], nested=True))[1]
     assert [i.config_digest for i in images] == [first.config_digest, second.config_digest]
     assert images[1].tags == ["registry.example.com:5000/team/app:2"]
     assert images[1].index_digest == second.index_digest
@@ -211,8 +212,8 @@ def test_oci_index_with_null_manifests_falls_back_to_manifest_json():
 
 
 def test_same_image_same_identity_in_both_layouts():
-    _, legacy = parse(legacy_archive([busybox()]))
-    _, oci = parse(oci_archive([busybox()], nested=True))
+    legacy = parse(legacy_archive([busybox()]))[1]
+    oci = parse(oci_archive([busybox()], nested=True))[1]
     assert legacy[0].config_digest == oci[0].config_digest
     assert legacy[0].fingerprint == oci[0].fingerprint
     assert legacy[0].tags == oci[0].tags
@@ -287,7 +288,7 @@ def test_index_without_oci_layout_uses_manifest_json():
 
 
 def test_manifest_json_not_json():
-    with pytest.raises(ArchiveError, match="manifest.json is not valid JSON"):
+    with pytest.raises(ArchiveError, match=r"manifest\.json is not valid JSON"):
         parse_layout({"manifest.json": b"[{"}, {})
 
 
@@ -317,7 +318,7 @@ def test_oci_missing_config_blob():
 
 
 def test_index_json_not_json():
-    with pytest.raises(ArchiveError, match="index.json is not valid JSON"):
+    with pytest.raises(ArchiveError, match=r"index\.json is not valid JSON"):
         parse_layout({"index.json": b"nope", "oci-layout": b"{}"}, {})
 
 
@@ -337,7 +338,7 @@ def test_oci_manifest_blob_not_json_is_an_archive_error(nested):
 
 
 def test_archive_image_round_trip():
-    _, images = parse(oci_archive([busybox()], nested=True))
+    images = parse(oci_archive([busybox()], nested=True))[1]
     data = images[0].to_dict()
     assert json.loads(json.dumps(data)) == data  # plain JSON types
     assert ArchiveImage.from_dict(data) == images[0]

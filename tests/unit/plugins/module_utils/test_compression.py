@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import gzip
 import io
-import random
 import tracemalloc
 import zlib
 
 import pytest
 import zstandard
+from archive_factory import ImageSpec, chunks, legacy_archive, random_bytes, tar_bytes
+
 from ansible_collections.airgap.docker.plugins.module_utils import compression
 from ansible_collections.airgap.docker.plugins.module_utils.compression import (
     GZIP,
@@ -24,12 +25,10 @@ from ansible_collections.airgap.docker.plugins.module_utils.errors import (
     ArchiveError,
     CompressionError,
 )
-from archive_factory import ImageSpec, chunks, legacy_archive, tar_bytes
 
 MIB = 1 << 20
-RNG = random.Random(1234)
 # Half incompressible, half very compressible, not a multiple of any block size.
-PAYLOAD = RNG.randbytes(300_001) + b"docker layer " * 50_000 + b"\0" * 123_457
+PAYLOAD = random_bytes(1, 300_001) + b"docker layer " * 50_000 + b"\0" * 123_457
 
 
 class Sink(io.BytesIO):
@@ -169,7 +168,7 @@ def test_open_writer_validates_level():
 
 
 def test_gzip_level_is_applied():
-    text = b"the same words again and again, " * 20_000 + RNG.randbytes(10_000)
+    text = b"the same words again and again, " * 20_000 + random_bytes(2, 10_000)
     stored = compress(text, GZIP, 0)
     best = compress(text, GZIP, 9)
     assert len(stored) > len(text)  # level 0 stores
@@ -277,7 +276,7 @@ def test_plain_reader_and_writer_are_pass_through():
 
 
 def test_multi_member_gzip():
-    parts = [b"first member " * 1000, b"", RNG.randbytes(5000), b"third" * 70_000]
+    parts = [b"first member " * 1000, b"", random_bytes(3, 5000), b"third" * 70_000]
     stream = b"".join(gzip.compress(p, mtime=0) for p in parts)
     for size in (1, 777, MIB):
         reader = compression.open_reader(io.BytesIO(stream), GZIP)
@@ -299,7 +298,7 @@ def test_multi_member_gzip_fed_byte_by_byte():
 
 
 def test_multi_frame_zstd():
-    parts = [b"frame one " * 1000, RNG.randbytes(4000), b"frame three" * 50_000]
+    parts = [b"frame one " * 1000, random_bytes(4, 4000), b"frame three" * 50_000]
     stream = b"".join(zstandard.ZstdCompressor().compress(p) for p in parts)
     assert decompress(stream, ZSTD) == b"".join(parts)
     assert decompress(stream, ZSTD, size=999) == b"".join(parts)
@@ -437,7 +436,7 @@ def test_gzip_reader_memory_is_flat(zeros_64m):
                 break
             count += len(block)
             del block
-        _, peak = tracemalloc.get_traced_memory()
+        peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert count == total
@@ -445,7 +444,7 @@ def test_gzip_reader_memory_is_flat(zeros_64m):
 
 
 def test_source_is_read_in_bounded_pieces(zeros_64m):
-    _, streams = zeros_64m
+    streams = zeros_64m[1]
 
     class Recording(io.BytesIO):
         def __init__(self, data):

@@ -16,6 +16,7 @@ import threading
 import time
 
 import pytest
+
 from ansible_collections.airgap.docker.plugins.module_utils import compression, files
 from ansible_collections.airgap.docker.plugins.module_utils.errors import (
     AirgapError,
@@ -115,7 +116,7 @@ def test_check_free_space_real_filesystem(tmp_path):
 ])
 def test_os_error(code, kind, text):
     error = os_error(OSError(code, os.strerror(code)), "/srv/x.tar", "writing")
-    assert type(error) is kind
+    assert error.__class__ is kind
     assert text in error.msg
     assert "/srv/x.tar" in error.msg
 
@@ -374,8 +375,9 @@ def test_prefetch_propagates_producer_exception():
 
 def test_prefetch_propagates_our_errors():
     def produce():
-        raise ArchiveError("The gzip stream is truncated.")
-        yield  # pragma: no cover
+        if True:  # a generator that fails before its first item
+            raise ArchiveError("The gzip stream is truncated.")
+        yield b"never"
 
     with pytest.raises(ArchiveError, match="truncated"):
         list(prefetch(produce()))
@@ -407,7 +409,7 @@ def test_prefetch_stops_producer_when_consumer_closes():
             yield i
 
     generator = prefetch(produce(), depth=2)
-    assert [next(generator) for _ in range(3)] == [0, 1, 2]
+    assert [next(generator) for step in range(3)] == [0, 1, 2]
     started = time.monotonic()
     generator.close()
     assert time.monotonic() - started < 2  # no 5 s join timeout

@@ -10,6 +10,8 @@ import copy
 import time
 
 import pytest
+from archive_factory import ImageSpec, layer_tar, legacy_archive, oci_archive, parse
+
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ImageNotFound
 from ansible_collections.airgap.docker.plugins.module_utils.identity import (
     fingerprint_from_inspect,
@@ -26,7 +28,6 @@ from ansible_collections.airgap.docker.plugins.module_utils.image_plans import (
     save_decision,
     wanted_images,
 )
-from archive_factory import ImageSpec, layer_tar, legacy_archive, oci_archive, parse
 
 
 class FakeEngine:
@@ -300,14 +301,14 @@ def test_save_nothing_wanted_nothing_recorded():
 def test_save_decision_with_real_archive_records():
     """The full path: engine view -> WantedImage, archive -> ArchiveImage dicts (as the sidecar stores)."""
     spec = busybox_spec()
-    _, images = parse(oci_archive([spec], nested=True))
+    images = parse(oci_archive([spec], nested=True))[1]
     engine = FakeEngine()
     engine.add(spec.inspect(image_id=spec.index_digest), "busybox:latest", "busybox:1.36")
     wanted = wanted_images(["busybox:latest", "busybox:1.36"], engine.inspect)
     recorded = [i.to_dict() for i in images]
     assert save_decision(wanted, recorded, "gzip", "gzip") == (True, "the archive already holds exactly the requested images")
     # the legacy archive of the same image, saved from a classic store, is the same image too
-    _, legacy = parse(legacy_archive([busybox_spec()]))
+    legacy = parse(legacy_archive([busybox_spec()]))[1]
     assert save_decision(wanted, [i.to_dict() for i in legacy], "gzip", "gzip")[0] is True
 
 
@@ -363,7 +364,7 @@ def test_find_by_id_lookup_resolving_to_another_id_with_same_content():
 
 
 def test_find_ignores_id_lookup_resolving_to_other_content():
-    _, image = archive_image(nested=None)
+    image = archive_image(nested=None)[1]
     other = app_spec().inspect(image_id="sha256:" + "7" * 64)
     engine = FakeEngine()
     engine.refs[image.config_digest] = other  # e.g. a prefix collision
@@ -382,7 +383,7 @@ def test_find_by_tag_with_fingerprint():
 
 
 def test_find_ignores_tag_pointing_at_other_image():
-    _, image = archive_image(nested=None)
+    image = archive_image(nested=None)[1]
     engine = FakeEngine()
     engine.add(app_spec().inspect(image_id="sha256:" + "6" * 64), "busybox:latest", "busybox:1.36")
     lookup = EngineLookup(engine.inspect, engine.list_images)
@@ -393,10 +394,11 @@ def test_find_ignores_tag_pointing_at_other_image():
 def test_find_untagged_by_listing_and_created():
     spec, image = archive_image(nested=None)
     engine = FakeEngine()
+    # same content, created at another time: not a candidate (and not this image: other fingerprint)
+    engine.add(spec.inspect(image_id="sha256:" + "2" * 64, Created="2020-01-01T00:00:00Z"))
     decoy = app_spec().inspect(image_id="sha256:" + "3" * 64, Created=spec.created)  # same second, other content
     engine.add(decoy)
     info = engine.add(spec.inspect(image_id="sha256:" + "4" * 64, repo_tags=[]))
-    engine.add(ImageSpec(created="2020-01-01T00:00:00Z").inspect(image_id="sha256:" + "2" * 64))
     lookup = EngineLookup(engine.inspect, engine.list_images)
     assert lookup.find(image)["Id"] == info["Id"]
     # only the candidates created in the same second were inspected from the listing
@@ -406,14 +408,14 @@ def test_find_untagged_by_listing_and_created():
 
 def test_find_untagged_with_offset_created():
     spec = app_spec()  # created with a +02:00 offset
-    _, image = archive_image(spec, nested=None)
+    image = archive_image(spec, nested=None)[1]
     engine = FakeEngine(listing=[{"Id": "sha256:" + "4" * 64, "Created": calendar.timegm((2024, 5, 5, 3, 5, 5))}])
     engine.refs["sha256:" + "4" * 64] = spec.inspect(image_id="sha256:" + "4" * 64, repo_tags=[])
     assert EngineLookup(engine.inspect, engine.list_images).find(image)["Id"] == "sha256:" + "4" * 64
 
 
 def test_find_without_created_does_not_list():
-    _, image = archive_image(nested=None)
+    image = archive_image(nested=None)[1]
     image.created = None
     engine = FakeEngine()
     assert EngineLookup(engine.inspect, engine.list_images).find(image) is None
@@ -421,7 +423,7 @@ def test_find_without_created_does_not_list():
 
 
 def test_find_not_there():
-    _, image = archive_image(nested=True)
+    image = archive_image(nested=True)[1]
     engine = FakeEngine()
     assert EngineLookup(engine.inspect, engine.list_images).find(image) is None
 
@@ -447,7 +449,7 @@ def test_lookup_caches_inspect_and_listing_until_forget():
 
 
 def test_load_steps_image_missing():
-    _, image = archive_image(nested=None)
+    image = archive_image(nested=None)[1]
     engine = FakeEngine()
     other = engine.add(app_spec().inspect(image_id="sha256:" + "6" * 64), "busybox:latest")
     (step,) = load_steps([image], EngineLookup(engine.inspect, engine.list_images))
@@ -484,7 +486,7 @@ def test_load_steps_retag():
 
 def test_load_steps_untagged_image_present():
     spec = ImageSpec(tags=[])
-    _, image = archive_image(spec, nested=None)
+    image = archive_image(spec, nested=None)[1]
     engine = FakeEngine()
     engine.add(spec.inspect(repo_tags=[]))
     (step,) = load_steps([image], EngineLookup(engine.inspect, engine.list_images))
@@ -522,7 +524,7 @@ def archived():
 
 
 def test_requested_by_tag(archived):
-    _, images = archived
+    images = archived[1]
     check_requested_in_archive(["busybox", "busybox:1.36", "docker.io/library/busybox:latest", "app:1"], images)
 
 
@@ -536,7 +538,7 @@ def test_requested_by_id(archived):
 
 
 def test_requested_missing(archived):
-    _, images = archived
+    images = archived[1]
     with pytest.raises(ImageNotFound) as info:
         check_requested_in_archive(["busybox:1.35", "app:1", "0123456789abcdef", "BusyBox"], images)
     assert info.value.msg == (

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import pytest
+
 from ansible_collections.airgap.docker.plugins.module_utils.errors import InvalidInput
 from ansible_collections.airgap.docker.plugins.module_utils.references import (
     DEFAULT_TAG,
@@ -13,7 +14,6 @@ from ansible_collections.airgap.docker.plugins.module_utils.references import (
     full_id,
     is_digest,
     looks_like_id,
-    normalize_any,
     normalize_tag_reference,
     split_reference,
     split_repo_tag,
@@ -121,7 +121,8 @@ def test_normalize_tag_reference(ref, expected):
     ("busybox@" + DIGEST, "digest"),
     ("busybox:1@" + DIGEST, "digest"),
     ("BusyBox", "not a valid image name"),
-    ("Registry.local/app:1", "not a valid image name"),
+    ("Foo/app:1", "not a valid image name"),  # without a dot or port, Foo is a path component: lowercase only
+    ("app:bad/tag", "not a valid image name"),
     ("my app:1", "not a valid image name"),
     ("app:-leading-dash", "invalid tag"),
     ("app:.leading-dot", "invalid tag"),
@@ -146,15 +147,18 @@ def test_normalize_is_idempotent():
         assert normalize_tag_reference(once) == once
 
 
-def test_normalize_any():
-    assert normalize_any(DIGEST) == DIGEST
-    assert normalize_any("docker.io/library/busybox") == "busybox:latest"
-    with pytest.raises(InvalidInput):
-        normalize_any("BusyBox")
-
-
 def test_split_repo_tag():
     assert split_repo_tag("busybox:1") == ("busybox", "1")
     assert split_repo_tag("busybox") == ("busybox", DEFAULT_TAG)
     assert split_repo_tag("localhost:5000/app") == ("localhost:5000/app", "latest")
     assert split_repo_tag("localhost:5000/app:2") == ("localhost:5000/app", "2")
+
+
+@pytest.mark.parametrize("ref,expected", [
+    ("Registry.local/app:1", "Registry.local/app:1"),  # registry hosts may have capitals
+    ("localhost:5000/team/app", "localhost:5000/team/app:latest"),
+    ("localhost/app:2", "localhost/app:2"),
+    ("my-registry:5000/app", "my-registry:5000/app:latest"),
+])
+def test_registry_hosts_follow_dockers_rules(ref, expected):
+    assert normalize_tag_reference(ref) == expected

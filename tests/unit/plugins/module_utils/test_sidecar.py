@@ -9,11 +9,12 @@ import json
 import os
 
 import pytest
+from archive_factory import ImageSpec, oci_archive, parse
+
 from ansible_collections.airgap.docker.plugins.module_utils import sidecar
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import (
     ArchiveImage,
 )
-from archive_factory import ImageSpec, oci_archive, parse
 
 
 @pytest.fixture

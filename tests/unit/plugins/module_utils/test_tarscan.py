@@ -12,19 +12,21 @@ import random
 import tarfile
 
 import pytest
-from ansible_collections.airgap.docker.plugins.module_utils import tarscan
-from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
-from ansible_collections.airgap.docker.plugins.module_utils.tarscan import (
-    MAX_KEPT_MEMBER,
-    TarScanner,
-)
 from archive_factory import (
     ImageSpec,
     chunks,
     layer_tar,
     legacy_archive,
     oci_archive,
+    random_bytes,
     tar_bytes,
+)
+
+from ansible_collections.airgap.docker.plugins.module_utils import tarscan
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
+from ansible_collections.airgap.docker.plugins.module_utils.tarscan import (
+    MAX_KEPT_MEMBER,
+    TarScanner,
 )
 
 
@@ -104,7 +106,7 @@ def test_small_archive_any_chunk_size_matches_tarfile(chunk):
 def test_random_chunk_boundaries():
     rng = random.Random(42)
     order, sizes, bodies = reference(SMALL)
-    for _ in range(20):
+    for _attempt in range(20):
         scanner = TarScanner(keep_all)
         pos = 0
         while pos < len(SMALL):
@@ -140,7 +142,7 @@ def test_image_archive_with_large_layer(chunk):
 
 def test_oci_archive_sizes_and_blobs():
     data = oci_archive([ImageSpec(tags=["busybox:latest"])])
-    _, sizes, bodies = reference(data)
+    sizes, bodies = reference(data)[1:]
     scanner = feed_all(TarScanner(keep_all), data, 513)
     scanner.finish()
     assert scanner.members == bodies
@@ -157,7 +159,7 @@ def test_keep_callback_sees_regular_members_with_their_sizes():
 
     scanner = feed_all(TarScanner(keep), SMALL, 1000)
     scanner.finish()
-    _, sizes, bodies = reference(SMALL)
+    sizes, bodies = reference(SMALL)[1:]
     assert sorted(seen) == sorted(sizes.items())
     assert list(scanner.members) == ["dir/513"]
     assert scanner.members["dir/513"] == bodies["dir/513"]
@@ -328,7 +330,7 @@ def test_pax_size_record_overrides_header_field():
 @pytest.mark.parametrize("chunk", [1, 512, 1 << 20])
 def test_truncated_stream(chunk):
     data = tar_bytes([("a.json", b"{}" * 400), ("b.json", b"[]" * 300)])
-    order, _, _ = reference(data)
+    order = reference(data)[0]
     # cut inside a header, inside a body, inside padding, and before the end-of-archive blocks
     body_end = 512 + 800 + 224 + 512 + 600
     for cut in (513, 600, 512 + 801, 512 + 800 + 224 + 100, body_end, body_end + 424):
@@ -392,7 +394,7 @@ def test_no_feed_at_all():
 @pytest.mark.parametrize("data", [
     b"This is plainly not a tar archive." * 100,
     json.dumps({"schema": 1}).encode() * 50,
-    b"\x1f\x8b\x08\x00" + random.Random(0).randbytes(2000),  # compressed data handed over undecompressed
+    b"\x1f\x8b\x08\x00" + random_bytes(0, 2000),  # compressed data handed over undecompressed
 ])
 def test_not_a_tar(data):
     with pytest.raises(ArchiveError, match="not a tar"):
@@ -421,7 +423,7 @@ def test_feed_accepts_bytearray_and_memoryview():
 
 def test_kept_bodies_are_immutable_bytes():
     scanner = feed_all(TarScanner(keep_all), tar_bytes([("a", b"xyz")]), 512)
-    assert type(scanner.members["a"]) is bytes
+    assert scanner.members["a"].__class__ is bytes
 
 
 def test_checksum_helper_rejects_garbage():
@@ -437,7 +439,14 @@ def test_octal_or_base256():
     assert tarscan._octal_or_base256(bytes([0x80]) + (9 << 30).to_bytes(11, "big")) == 9 << 30
 
 
-def test_pax_path_helper():
-    assert tarscan._pax_path(b"13 mtime=1.5\n19 path=x/y/z.json\n") == "x/y/z.json"
-    assert tarscan._pax_path(b"13 mtime=1.5\n") is None
-    assert tarscan._pax_path("25 path=\u00fcn\u00efc\u00f8d\u00e9.json\n".encode()) == "\u00fcn\u00efc\u00f8d\u00e9.json"
+def test_pax_records_helper():
+    assert tarscan._pax_records(b"13 mtime=1.5\n19 path=x/y/z.json\n") == {"mtime": b"1.5", "path": b"x/y/z.json"}
+    assert "path" not in tarscan._pax_records(b"13 mtime=1.5\n")
+    assert tarscan._pax_records("25 path=\u00fcn\u00efc\u00f8d\u00e9.json\n".encode())["path"].decode() == "\u00fcn\u00efc\u00f8d\u00e9.json"
+    assert tarscan._pax_records(b"19 size=9663676416\n")["size"] == b"9663676416"
+
+
+@pytest.mark.parametrize("bad", [b"x path=a\n", b"20 path=a\n", b"9 nokey\n"])
+def test_malformed_pax_header_is_an_archive_error(bad):
+    with pytest.raises(ArchiveError, match="PAX"):
+        tarscan._pax_records(bad)
