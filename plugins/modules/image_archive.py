@@ -19,7 +19,7 @@ description:
     is recognised as loaded on the containerd image store (Docker 25+) and the other way round.
   - The module never pulls from a registry and never removes images.
 author:
-  - airgap.docker contributors
+  - airgap.docker contributors (@airgap-docker)
 extends_documentation_fragment:
   - airgap.docker.engine
   - airgap.docker.archive
@@ -171,7 +171,7 @@ images:
       description: Bytes of the image's layers in the archive, or the image's size in the engine for a save.
       type: int
 diff:
-  description: Before and after, with O(diff=true) (C(--diff)).
+  description: Before and after, in diff mode (C(--diff)).
   returned: when diff mode is on
   type: dict
 stats:
@@ -193,6 +193,9 @@ stats:
       type: int
     archive_bytes_written:
       description: Bytes of the archive file written.
+      type: int
+    peak_rss_bytes:
+      description: Peak resident memory of the module process; it does not grow with the archive's size.
       type: int
 """
 
@@ -219,8 +222,8 @@ class ImageArchiveManager:
         self.params = module.params
         self.path = self.params["path"]
         self.check_mode = module.check_mode
-        self.result = {"changed": False, "actions": [], "stats": {"bytes_from_engine": 0, "bytes_to_engine": 0,
-                                                                    "archive_bytes_read": 0, "archive_bytes_written": 0}}
+        stats = {"bytes_from_engine": 0, "bytes_to_engine": 0, "archive_bytes_read": 0, "archive_bytes_written": 0}
+        self.result = {"changed": False, "actions": [], "stats": stats}
         self._engine = None
 
     @property

@@ -23,7 +23,7 @@ socket_of() { printf '%s/%s.sock' "$RUN" "$1"; }
 
 install_bookworm_packages() {
   local missing=()
-  for pkg in docker.io busybox-static zstd; do
+  for pkg in docker.io busybox-static zstd python3-venv shellcheck; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   if ((${#missing[@]})); then

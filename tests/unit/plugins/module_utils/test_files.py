@@ -374,10 +374,9 @@ def test_prefetch_propagates_producer_exception():
 
 
 def test_prefetch_propagates_our_errors():
-    def produce():
-        if True:  # a generator that fails before its first item
-            raise ArchiveError("The gzip stream is truncated.")
-        yield b"never"
+    def produce():  # a generator that fails before its first item
+        yield from ()
+        raise ArchiveError("The gzip stream is truncated.")
 
     with pytest.raises(ArchiveError, match="truncated"):
         list(prefetch(produce()))
