@@ -15,7 +15,7 @@ import os
 import traceback
 from contextlib import contextmanager
 
-from ansible_collections.airgap.docker.plugins.module_utils.errors import EngineError, ImageNotFound, InvalidInput
+from ansible_collections.airgap.docker.plugins.module_utils.errors import EngineError, InvalidInput, NotFound
 
 DOCKER_IMPORT_ERROR = None
 try:
@@ -62,7 +62,7 @@ class EngineClient:
         try:
             yield
         except docker.errors.NotFound as exc:
-            raise ImageNotFound(_explanation(exc) or "%s was not found" % subject)
+            raise NotFound(_explanation(exc) or "%s was not found" % subject)
         except docker.errors.APIError as exc:
             raise EngineError("The Docker engine at %s refused %s%s: %s." % (
                 self.host, action, (" " + subject) if subject else "", _explanation(exc)))
@@ -123,7 +123,7 @@ class EngineClient:
         try:
             with self._errors("inspecting image", ref):
                 return self.api.inspect_image(ref)
-        except ImageNotFound:
+        except NotFound:
             return None
 
     def list_images(self):
@@ -134,6 +134,38 @@ class EngineClient:
         repo, tag = reference.rsplit(":", 1)
         with self._errors("tagging", "%s as %s" % (image_id, reference)):
             self.api.tag(image_id, repo, tag, force=True)
+
+    # Containers ----------------------------------------------------------------------------
+
+    def inspect_container(self, ref, size=False):
+        """The engine's view of a container (with SizeRootFs when size), or None."""
+        try:
+            with self._errors("inspecting container", ref):
+                return self.api.inspect_container(ref) if not size else self.api._result(
+                    self.api._get(self.api._url("/containers/{0}/json", ref), params={"size": 1}), True)
+        except NotFound:
+            return None
+
+    def pause(self, container_id):
+        with self._errors("pausing container", container_id):
+            self.api.pause(container_id)
+
+    def unpause(self, container_id):
+        with self._errors("unpausing container", container_id):
+            self.api.unpause(container_id)
+
+    def export_stream(self, container_id):
+        """Yield the bytes of `docker export` of a container."""
+        with self._errors("exporting container", container_id):
+            response = self.api._get(self.api._url("/containers/{0}/export", container_id), stream=True)
+            self.api._raise_for_status(response)
+        try:
+            with self._errors("streaming the container export"):
+                yield from response.iter_content(CHUNK, decode_unicode=False)
+        finally:
+            response.close()
+
+    # Image transfer --------------------------------------------------------------------------
 
     def save_stream(self, names, platform=None):
         """Yield the bytes of `docker save` for names (one request, one tar)."""

@@ -20,8 +20,16 @@ class EngineError(AirgapError):
     """The Docker engine could not be reached or refused a request."""
 
 
-class ImageNotFound(AirgapError):
-    """A requested image is not in the engine."""
+class NotFound(AirgapError):
+    """The engine has no such object."""
+
+
+class ImageNotFound(NotFound):
+    """A requested image is not in the engine (or an archive)."""
+
+
+class ContainerNotFound(NotFound):
+    """A requested container is not in the engine."""
 
 
 class ArchiveError(AirgapError):

@@ -62,6 +62,16 @@ def check_writable_directory(path):
         raise AirgapError("Permission denied: cannot create files in %s." % directory)
 
 
+def stat_or_none(path):
+    """os.stat of path, or None when there is no such file."""
+    try:
+        return os.stat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise os_error(exc, path, "reading")
+
+
 def open_for_reading(path):
     try:
         return open(path, "rb")
@@ -140,10 +150,13 @@ class AtomicFile:
         self.temp_path = None
 
     def abort(self):
+        """Remove the temporary file; the target is untouched. Safe to call more than once."""
         if self.temp_path is None:
             return
-        if not self.file.closed:
-            self.file.close()
+        try:
+            self.file.close()  # may flush buffered bytes and fail again on a full disk
+        except OSError:
+            pass
         try:
             os.unlink(self.temp_path)
         except OSError:

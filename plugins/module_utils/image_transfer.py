@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.airgap.docker.plugins.module_utils import compression
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import parse_layout, wants_member
-from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, EngineError
 from ansible_collections.airgap.docker.plugins.module_utils.files import (
     AtomicFile,
     HashingReader,
@@ -28,9 +28,10 @@ from ansible_collections.airgap.docker.plugins.module_utils.files import (
     os_error,
     prefetch,
     read_chunks,
-    write_bytes_atomically,
 )
-from ansible_collections.airgap.docker.plugins.module_utils.sidecar import encode, remove, sidecar_path
+from ansible_collections.airgap.docker.plugins.module_utils.image_plans import load_steps
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import remove
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import write as write_sidecar
 from ansible_collections.airgap.docker.plugins.module_utils.tarscan import TarScanner
 
 # Compressed archives are assumed to need at most this share of the uncompressed size when
@@ -140,7 +141,7 @@ def commit_archive(target, path, make_sidecar):
         remove(path)
         stat = os.stat(target.temp_path)
         target.commit()
-        write_bytes_atomically(sidecar_path(path), encode(make_sidecar(stat)))
+        write_sidecar(path, make_sidecar(stat))
         fsync_directory(os.path.dirname(os.path.abspath(path)))
     except OSError as exc:
         target.abort()
@@ -190,3 +191,31 @@ def load_archive(engine, path, kind, expected_sha256=None, platform=None):
         raw.close()
     return messages, {"bytes_to_engine": sent[0], "archive_bytes_read": hashing.count,
                       "transfer_seconds": round(time.monotonic() - started, 3)}
+
+
+def settle_loaded_images(engine, images, lookup):
+    """After a load or re-tag, every image must be in the engine with all its tags.
+
+    Tags the load did not set are set here. Returns (steps, retagged); raises EngineError when
+    an image is missing, which the containerd store can do while answering the load with
+    success (it logs 'Error unpacking image').
+    """
+    lookup.forget()
+    steps = load_steps(images, lookup)
+    retagged = False
+    for step in steps:
+        if step.needs_load:
+            raise EngineError(
+                "The engine at %s reported success but does not hold %s afterwards; check its log "
+                "(the containerd image store logs 'Error unpacking image')." % (
+                    engine.host, ", ".join(step.image.tags) or step.image.config_digest))
+        for tag in step.missing_tags:
+            engine.tag(step.engine_id, tag)
+            retagged = True
+    if retagged:
+        lookup.forget()
+        steps = load_steps(images, lookup)
+        broken = [t for s in steps for t in s.missing_tags]
+        if broken:
+            raise EngineError("Tags %s do not point to the archive's images after re-tagging." % ", ".join(broken))
+    return steps, retagged

@@ -16,7 +16,8 @@ import time
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.airgap.docker.plugins.module_utils.engine import DOCKER_IMPORT_ERROR, EngineClient
-from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError
+from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import sidecar_path
 
 ENGINE_ARGUMENT_SPEC = dict(
     docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"],
@@ -81,3 +82,72 @@ def run_manager(module, manager_class):
     # Linux reports kibibytes: the module's peak memory, which must not grow with archive size.
     stats["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     module.exit_json(**result)
+
+
+class ArchiveManager:
+    """What the archive modules share: engine access, results, diff, stats, file attributes.
+
+    `writes_state` names the state in which the module writes the archive, the only one in
+    which the file options (mode, owner, group) apply.
+    """
+
+    writes_state = None
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.path = self.params["path"]
+        self.check_mode = module.check_mode
+        stats = {"bytes_from_engine": 0, "bytes_to_engine": 0, "archive_bytes_read": 0, "archive_bytes_written": 0}
+        self.result = {"changed": False, "actions": [], "stats": stats}
+        self._engine = None
+
+    @property
+    def engine(self):
+        if self._engine is None:
+            self._engine = engine_client(self.params)
+        return self._engine
+
+    def finish(self, changed, msg, actions, archive=None, **extra):
+        """Record the outcome; an unchanged archive may still need its file attributes set."""
+        if not changed and archive is not None:
+            changed = self.apply_file_attributes(False)
+            if changed:
+                msg, actions = msg + "; file attributes updated", "attributes"
+        self.result.update(changed=changed, msg=msg, actions=[actions] if isinstance(actions, str) else list(actions))
+        if archive is not None:
+            self.result["archive"] = archive
+        self.result.update({key: value for key, value in extra.items() if value is not None})
+
+    def apply_file_attributes(self, changed):
+        if self.params["state"] != self.writes_state or not os.path.exists(self.path):
+            return changed
+        file_args = self.module.load_file_common_arguments(self.params, path=self.path)
+        return self.module.set_fs_attributes_if_different(file_args, changed)
+
+    def diff(self, before, after):
+        if self.module._diff:
+            self.result["diff"] = {"before": before, "after": after}
+
+    def add_stats(self, stats):
+        for key, value in stats.items():
+            if key in self.result["stats"]:
+                self.result["stats"][key] += value
+
+    def ensure_absent(self):
+        """Remove the archive and its sidecar."""
+        targets = [p for p in (self.path, sidecar_path(self.path)) if os.path.lexists(p)]
+        self.diff({"path": self.path, "state": "file" if os.path.lexists(self.path) else "absent"},
+                  {"path": self.path, "state": "absent"})
+        if not targets:
+            self.finish(False, "the archive does not exist", "skipped")
+            return
+        if os.path.isdir(self.path):
+            raise ArchiveError("%s is a directory, not an archive; refusing to remove it." % self.path)
+        if not self.check_mode:
+            for target in targets:
+                try:
+                    os.unlink(target)
+                except OSError as exc:
+                    raise ArchiveError("Cannot remove %s: %s." % (target, exc.strerror))
+        self.finish(True, "%s %s" % ("would remove" if self.check_mode else "removed", ", ".join(targets)), "removed")

@@ -83,6 +83,17 @@ def normalize_tag_reference(ref):
     return "%s:%s" % (familiar_repo(repo), tag)
 
 
+def full_name(ref):
+    """`app:1` -> `docker.io/library/app:1`, as the containerd image store names images."""
+    repo, tag = split_repo_tag(ref)
+    first = repo.split("/", 1)[0]
+    if "/" not in repo:
+        repo = "docker.io/library/" + repo
+    elif not ("." in first or ":" in first or first == "localhost"):
+        repo = "docker.io/" + repo
+    return "%s:%s" % (repo, tag)
+
+
 def split_repo_tag(ref):
     """`repo:tag` (already normalised) -> (repo, tag)."""
     repo, tag = split_reference(ref)[:2]

@@ -15,6 +15,7 @@ import json
 import os
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
+from ansible_collections.airgap.docker.plugins.module_utils.files import write_bytes_atomically
 
 SUFFIX = ".airgap.json"
 SCHEMA = 1
@@ -64,6 +65,11 @@ def build(archive, images, engine=None, request=None, kind=KIND_IMAGES, extra=No
 
 def encode(document):
     return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+def write(archive_path, document):
+    """Replace the sidecar atomically."""
+    write_bytes_atomically(sidecar_path(archive_path), encode(document))
 
 
 def images_of(sidecar):

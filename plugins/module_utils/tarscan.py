@@ -80,6 +80,7 @@ class TarScanner:
         self._kept_total = 0
         self._blocks_seen = 0
         self.ended = False
+        self.newest_mtime = 0  # largest member mtime, for a creation time that depends only on content
         self.members = {}
         self.sizes = {}
         self.order = []
@@ -120,6 +121,10 @@ class TarScanner:
             raise ArchiveError("The tar archive is corrupt (bad header checksum after %d members)." % len(self.order))
         size = _octal_or_base256(header[124:136])
         typeflag = header[156:157]
+        try:
+            self.newest_mtime = max(self.newest_mtime, _octal_or_base256(header[136:148]))
+        except ValueError:
+            pass  # an unreadable mtime does not make the member unreadable
         name = header[0:100].split(b"\0", 1)[0]
         if header[257:262] == b"ustar" and header[345:346] != b"\0":
             name = header[345:500].split(b"\0", 1)[0] + b"/" + name

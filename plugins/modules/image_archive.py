@@ -199,38 +199,24 @@ stats:
       type: int
 """
 
-import os
 
 from ansible_collections.airgap.docker.plugins.module_utils import compression, image_plans, image_transfer, sidecar
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, EngineError
-from ansible_collections.airgap.docker.plugins.module_utils.files import check_writable_directory
+from ansible_collections.airgap.docker.plugins.module_utils.files import check_writable_directory, stat_or_none
 from ansible_collections.airgap.docker.plugins.module_utils.module_support import (
     ARCHIVE_ARGUMENT_SPEC,
+    ArchiveManager,
     build_module,
-    engine_client,
     run_manager,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.references import looks_like_id, normalize_tag_reference
 
 
-class ImageArchiveManager:
+class ImageArchiveManager(ArchiveManager):
     """Decides what a run must do, honours check mode, then does it."""
 
-    def __init__(self, module):
-        self.module = module
-        self.params = module.params
-        self.path = self.params["path"]
-        self.check_mode = module.check_mode
-        stats = {"bytes_from_engine": 0, "bytes_to_engine": 0, "archive_bytes_read": 0, "archive_bytes_written": 0}
-        self.result = {"changed": False, "actions": [], "stats": stats}
-        self._engine = None
-
-    @property
-    def engine(self):
-        if self._engine is None:
-            self._engine = engine_client(self.params)
-        return self._engine
+    writes_state = "saved"
 
     def run(self):
         state = self.params["state"]
@@ -261,15 +247,15 @@ class ImageArchiveManager:
             up_to_date, reason = image_plans.save_decision(wanted, recorded, recorded_kind, kind, recorded_platform, platform)
         if self.params["force"] and up_to_date:
             up_to_date, reason = False, "force is set"
-        self._diff({"images": self._tag_map(recorded)}, {"images": self._tag_map([{"tags": w.tags, "engine_id": w.id} for w in wanted])})
+        self.diff({"images": self._tag_map(recorded)}, {"images": self._tag_map([{"tags": w.tags, "engine_id": w.id} for w in wanted])})
         if up_to_date:
-            self._finish(False, reason, "skipped", facts, self._images_result(recorded))
+            self.finish(False, reason, "skipped", facts, images=self._images_result(recorded))
             return
         if self.check_mode:
-            self._finish(True, "would save: " + reason, "saved", None, [self._wanted_result(w) for w in wanted])
+            self.finish(True, "would save: " + reason, "saved", None, images=[self._wanted_result(w) for w in wanted])
             return
         content = self._save(wanted, requests, kind, level, platform)
-        self._finish(True, "saved: " + reason, "saved", content.facts(self.path), self._images_result(self._recorded_images))
+        self.finish(True, "saved: " + reason, "saved", content.facts(self.path), images=self._images_result(self._recorded_images))
 
     def _normalize_request(self, request):
         request = request.strip()
@@ -282,7 +268,7 @@ class ImageArchiveManager:
 
         Without an archive everything is None; `problem` says why an existing file cannot count.
         """
-        stat = _stat(self.path)
+        stat = stat_or_none(self.path)
         if stat is None:
             return None, None, None, None, None
         meta = sidecar.read_sidecar(self.path)
@@ -296,7 +282,7 @@ class ImageArchiveManager:
         except ArchiveError as exc:
             # An unreadable file at the path is replaced by a good archive.
             return [], None, None, None, "the existing file is not a readable image archive (%s)" % exc.msg
-        self._add_stats(content.stats)
+        self.add_stats(content.stats)
         return [i.to_dict() for i in content.images], content.compression, None, content.facts(self.path), None
 
     def _save(self, wanted, requests, kind, level, platform):
@@ -318,8 +304,8 @@ class ImageArchiveManager:
             return sidecar.build(archive, self._recorded_images, engine_facts, {"images": requests, "platform": platform})
 
         image_transfer.commit_archive(target, self.path, make_sidecar)
-        self._add_stats(content.stats)
-        self._apply_file_attributes(True)
+        self.add_stats(content.stats)
+        self.apply_file_attributes(True)
         return content
 
     def _match_saved(self, wanted, archived):
@@ -349,32 +335,32 @@ class ImageArchiveManager:
         retags = [(tag, s.engine_id) for s in steps if s.needs_retag for tag in s.missing_tags]
         if self.params["force"] and not needs_load:
             needs_load = steps
-        self._diff(
+        self.diff(
             {"tags": {tag: before for s in steps for tag, before in s.tags_before.items()}},
             {"tags": {tag: (s.engine_id or s.image.manifest_digest or s.image.config_digest) for s in steps for tag in s.image.tags}},
         )
         facts = content.facts(self.path)
         if not needs_load and not retags:
-            self._finish(False, "all %d image(s) of the archive are in the engine with their tags" % len(steps),
-                         "skipped", facts, self._load_result(steps))
+            self.finish(False, "all %d image(s) of the archive are in the engine with their tags" % len(steps),
+                        "skipped", facts, images=self._load_result(steps))
             return
         actions = ["loaded"] if needs_load else ["retagged"]
         if self.check_mode:
-            self._finish(True, "would " + self._load_reason(needs_load, retags, done=False), actions, facts, self._load_result(steps))
+            self.finish(True, "would " + self._load_reason(needs_load, retags, done=False), actions, facts, images=self._load_result(steps))
             return
         if needs_load:
             self._load(content, expected_sha256, platform)
         else:
             for tag, engine_id in retags:
                 self.engine.tag(engine_id, tag)
-        steps, retagged_after = self._verify_loaded(content, lookup)
+        steps, retagged_after = image_transfer.settle_loaded_images(self.engine, content.images, lookup)
         if retagged_after and "retagged" not in actions:
             actions.append("retagged")
-        self._finish(True, self._load_reason(needs_load, retags, done=True), actions, facts, self._load_result(steps))
+        self.finish(True, self._load_reason(needs_load, retags, done=True), actions, facts, images=self._load_result(steps))
 
     def _archive_for_load(self):
         """(ArchiveContent, sha256 to verify or None) from the sidecar, else from reading the archive."""
-        stat = _stat(self.path)
+        stat = stat_or_none(self.path)
         if stat is None:
             raise ArchiveError("The archive %s does not exist." % self.path)
         kind = image_transfer.sniff_compression(self.path)
@@ -382,7 +368,7 @@ class ImageArchiveManager:
         meta = sidecar.read_sidecar(self.path)
         if meta is None:
             content = image_transfer.scan_archive(self.path)
-            self._add_stats(content.stats)
+            self.add_stats(content.stats)
             return content, None
         archive = meta.get("archive") or {}
         if archive.get("size") != stat.st_size:
@@ -396,29 +382,7 @@ class ImageArchiveManager:
 
     def _load(self, content, expected_sha256, platform):
         _messages, stats = image_transfer.load_archive(self.engine, self.path, content.compression, expected_sha256, platform)
-        self._add_stats(stats)
-
-    def _verify_loaded(self, content, lookup):
-        """After acting, every archive image must be in the engine with all its tags."""
-        lookup.forget()
-        steps = image_plans.load_steps(content.images, lookup)
-        retagged = False
-        for step in steps:
-            if step.needs_load:
-                raise EngineError(
-                    "The engine at %s reported success but does not hold %s afterwards; check its log "
-                    "(the containerd image store logs 'Error unpacking image')." % (
-                        self.engine.host, ", ".join(step.image.tags) or step.image.config_digest))
-            for tag in step.missing_tags:
-                self.engine.tag(step.engine_id, tag)
-                retagged = True
-        if retagged:
-            lookup.forget()
-            steps = image_plans.load_steps(content.images, lookup)
-            broken = [t for s in steps for t in s.missing_tags]
-            if broken:
-                raise EngineError("Tags %s do not point to the archive's images after re-tagging." % ", ".join(broken))
-        return steps, retagged
+        self.add_stats(stats)
 
     def _load_reason(self, needs_load, retags, done):
         if needs_load:
@@ -431,53 +395,7 @@ class ImageArchiveManager:
 
     # absent ---------------------------------------------------------------------------------
 
-    def ensure_absent(self):
-        targets = [p for p in (self.path, sidecar.sidecar_path(self.path)) if os.path.lexists(p)]
-        self._diff({"path": self.path, "state": "file" if os.path.lexists(self.path) else "absent"},
-                   {"path": self.path, "state": "absent"})
-        if not targets:
-            self._finish(False, "the archive does not exist", "skipped", None, None)
-            return
-        if os.path.isdir(self.path):
-            raise ArchiveError("%s is a directory, not an archive; refusing to remove it." % self.path)
-        if not self.check_mode:
-            for target in targets:
-                try:
-                    os.unlink(target)
-                except OSError as exc:
-                    raise ArchiveError("Cannot remove %s: %s." % (target, exc.strerror))
-        self._finish(True, "%s %s" % ("would remove" if self.check_mode else "removed", ", ".join(targets)), "removed", None, None)
-
     # results --------------------------------------------------------------------------------
-
-    def _finish(self, changed, msg, actions, archive, images):
-        if not changed and archive is not None:
-            changed = self._apply_file_attributes(False)
-            if changed:
-                msg += "; file attributes updated"
-                actions = "attributes"
-        self.result["changed"] = changed
-        self.result["msg"] = msg
-        self.result["actions"] = [actions] if isinstance(actions, str) else list(actions)
-        if archive is not None:
-            self.result["archive"] = archive
-        if images is not None:
-            self.result["images"] = images
-
-    def _apply_file_attributes(self, changed):
-        if self.params["state"] != "saved" or not os.path.exists(self.path):
-            return changed
-        file_args = self.module.load_file_common_arguments(self.params, path=self.path)
-        return self.module.set_fs_attributes_if_different(file_args, changed)
-
-    def _diff(self, before, after):
-        if self.module._diff:
-            self.result["diff"] = {"before": before, "after": after}
-
-    def _add_stats(self, stats):
-        for key, value in stats.items():
-            if key in self.result["stats"]:
-                self.result["stats"][key] += value
 
     @staticmethod
     def _tag_map(images):
@@ -509,15 +427,6 @@ class ImageArchiveManager:
             result.append({"id": step.engine_id, "tags": image.tags, "config_digest": image.config_digest,
                            "manifest_digest": image.manifest_digest, "fingerprint": image.fingerprint, "size": image.size})
         return result
-
-
-def _stat(path):
-    try:
-        return os.stat(path)
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise ArchiveError("Cannot read %s: %s." % (path, exc.strerror))
 
 
 def main():

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import shutil
 import subprocess
+import tarfile
+import time
 
 BUSYBOX = "/bin/busybox"
 
@@ -32,7 +36,9 @@ class ImageFactory:
             with open(context / "random.bin", "wb") as handle:
                 handle.write(os.urandom(random_bytes))
             lines.append("COPY random.bin /random.bin")
-        lines += list(extra_lines) + ['CMD ["/bin/sh", "-c", "cat /marker.txt"]']
+        lines += list(extra_lines)
+        if not any(line.startswith("CMD") for line in extra_lines):
+            lines.append('CMD ["/bin/sh", "-c", "cat /marker.txt"]')
         (context / "Dockerfile").write_text("\n".join(lines) + "\n")
         for message in self.client.build(path=str(context), tag=tag, rm=True, forcerm=True, pull=False, decode=True):
             if "error" in message:
@@ -64,3 +70,57 @@ class ImageFactory:
 
     def cli(self, *args):
         return subprocess.run(["docker", "-H", self.host] + list(args), check=True, capture_output=True, text=True).stdout
+
+    # Containers (never through containers.run(), which pulls a missing image) ---------------
+
+    def create_container(self, image, name, command=None):
+        host_config = self.client.create_host_config(network_mode="none")
+        container = self.client.create_container(image, command=command, name=name, host_config=host_config)
+        return container["Id"]
+
+    def start(self, container):
+        self.client.start(container)
+
+    def stop(self, container):
+        self.client.stop(container, timeout=1)
+
+    def exec(self, container, command):
+        exec_id = self.client.exec_create(container, command)["Id"]
+        output = self.client.exec_start(exec_id)
+        if self.client.exec_inspect(exec_id)["ExitCode"] != 0:
+            raise AssertionError("%r failed in %s: %s" % (command, container, output))
+        return output.decode()
+
+    def put_file(self, container, path, content):
+        """Write a file into a container, running or not (docker cp)."""
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w") as archive:
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size = len(content)
+            info.mtime = int(time.time())
+            archive.addfile(info, io.BytesIO(content))
+        assert self.client.put_archive(container, "/", data.getvalue())
+
+    def run_once(self, container):
+        """Start a container whose command exits, and wait for it."""
+        self.client.start(container)
+        assert self.client.wait(container, timeout=60)["StatusCode"] == 0
+
+    def container_state(self, container):
+        return self.client.inspect_container(container)["State"]
+
+    def run_image(self, image, name):
+        """Run image with no command given and return what it printed."""
+        container = self.create_container(image, name)
+        try:
+            self.client.start(container)
+            status = self.client.wait(container, timeout=60)
+            output = self.client.logs(container).decode()
+            assert status["StatusCode"] == 0, output
+            return output
+        finally:
+            self.client.remove_container(container, force=True)
+
+    def remove_container(self, container):
+        with contextlib.suppress(Exception):
+            self.client.remove_container(container, force=True)

@@ -444,3 +444,20 @@ def test_prefetch_consumer_error_stops_producer():
             if item == 3:
                 raise RuntimeError("consumer failed")
     assert wait_until(lambda: not prefetch_threads())
+
+
+def test_abort_removes_the_temp_file_even_when_closing_fails(tmp_path):
+    target = AtomicFile(str(tmp_path / "full.tar"))
+    target.file.write(b"x" * 100)  # stays in the write buffer
+
+    class FullDisk:
+        closed = False
+
+        def close(self):
+            raise OSError(28, "No space left on device")
+
+    target.file = FullDisk()
+    temp = target.temp_path
+    target.abort()
+    assert not os.path.exists(temp)
+    assert os.listdir(tmp_path) == []
