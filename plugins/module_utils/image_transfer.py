@@ -2,41 +2,28 @@
 # Copyright (c) airgap.docker contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Streaming between an engine and an archive file: save, load and archive inspection.
+"""Image archives: save from the engine, load into it, learn what an archive holds.
 
-Every path streams in 1 MiB blocks through a reader thread, so memory stays flat whatever the
-archive size, and reading, (de)compression, hashing and writing overlap.
+The tar is followed while it streams (TarScanner), so a save learns the archive's images
+without a second pass and a load notices a truncated archive before the engine does.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 
-from ansible_collections.airgap.docker.plugins.module_utils import compression
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import parse_layout, wants_member
-from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, EngineError
-from ansible_collections.airgap.docker.plugins.module_utils.files import (
-    AtomicFile,
-    HashingReader,
-    HashingWriter,
-    check_free_space,
-    check_writable_directory,
-    fsync_directory,
-    open_for_reading,
-    os_error,
-    prefetch,
-    read_chunks,
+from ansible_collections.airgap.docker.plugins.module_utils.archive_stream import (
+    held_back,
+    read_archive,
+    sniff_compression,
+    stream_into_engine,
+    write_archive,
 )
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ChecksumMismatch, EngineError
 from ansible_collections.airgap.docker.plugins.module_utils.image_plans import load_steps
-from ansible_collections.airgap.docker.plugins.module_utils.sidecar import remove
-from ansible_collections.airgap.docker.plugins.module_utils.sidecar import write as write_sidecar
 from ansible_collections.airgap.docker.plugins.module_utils.tarscan import TarScanner
-
-# Compressed archives are assumed to need at most this share of the uncompressed size when
-# checking free space up front; a larger result still fails cleanly when the disk fills.
-COMPRESSED_SPACE_SHARE = 0.5
 
 
 @dataclass
@@ -55,16 +42,14 @@ class ArchiveContent:
         return {"path": path, "size": self.size, "sha256": self.sha256, "compression": self.compression, "layout": self.layout}
 
 
-def sniff_compression(path):
-    """The compression of an existing file, from its first bytes."""
-    with open_for_reading(path) as handle:
-        head = handle.read(512)
-    kind = compression.detect(head)
-    if kind is None:
-        if not head:
-            raise ArchiveError("%s is empty, not an archive." % path)
-        raise ArchiveError("%s is not a tar archive (nor a gzip or zstd compressed one)." % path)
-    return kind
+def _scanning(scanner):
+    """An observer feeding a TarScanner; None (the end) checks that the tar was complete."""
+    def observe(block):
+        if block is None:
+            scanner.finish()
+        elif not scanner.ended:
+            scanner.feed(block)
+    return observe
 
 
 def scan_archive(path):
@@ -73,26 +58,11 @@ def scan_archive(path):
     Used for archives without a sidecar (for example written by `docker save`).
     """
     kind = sniff_compression(path)
-    compression.require(kind)
-    started = time.monotonic()
-    with open_for_reading(path) as raw:
-        hashing = HashingReader(raw)
-        scanner = TarScanner(wants_member)
-        try:
-            for block in prefetch(read_chunks(compression.open_reader(hashing, kind))):
-                scanner.feed(block)
-                if scanner.ended:
-                    break
-            scanner.finish()
-        except ArchiveError as exc:
-            raise ArchiveError("%s: %s" % (path, exc.msg))
-        except OSError as exc:
-            raise os_error(exc, path, "reading")
+    scanner = TarScanner(wants_member)
+    transfer = read_archive(path, _scanning(scanner))
     layout, images = parse_layout(scanner.members, scanner.sizes)
-    size = os.stat(path).st_size
-    digest = hashing.sha256.hexdigest() if hashing.count == size else None
-    return ArchiveContent(kind, layout, images, size=size, sha256=digest,
-                          stats={"archive_bytes_read": hashing.count, "transfer_seconds": round(time.monotonic() - started, 3)})
+    return ArchiveContent(kind, layout, images, size=os.stat(path).st_size, sha256=transfer.archive_sha256, tar_size=transfer.tar_size,
+                          stats={"archive_bytes_read": transfer.archive_size, "transfer_seconds": transfer.seconds})
 
 
 def save_to_temp(engine, names, path, kind, level, platform, estimated_size):
@@ -100,97 +70,42 @@ def save_to_temp(engine, names, path, kind, level, platform, estimated_size):
 
     Returns (AtomicFile, ArchiveContent); the caller commits or aborts the file.
     """
-    directory = os.path.dirname(os.path.abspath(path))
-    check_writable_directory(path)
-    share = 1.0 if kind == compression.NONE else COMPRESSED_SPACE_SHARE
-    check_free_space(directory, int(estimated_size * share), "the archive")
-    started = time.monotonic()
-    target = AtomicFile(path)
+    scanner = TarScanner(wants_member)
+    target, transfer = write_archive(engine.save_stream(names, platform), path, kind, level, estimated_size, _scanning(scanner))
     try:
-        hashing = HashingWriter(target.file)
-        writer = compression.open_writer(hashing, kind, level)
-        scanner = TarScanner(wants_member)
-        streamed = 0
-        for block in prefetch(engine.save_stream(names, platform)):
-            streamed += len(block)
-            scanner.feed(block)
-            writer.write(block)
-        scanner.finish()
-        writer.finish()
-        target.sync()
         layout, images = parse_layout(scanner.members, scanner.sizes)
-    except OSError as exc:
-        target.abort()
-        raise os_error(exc, path, "writing")
     except BaseException:
         target.abort()
         raise
-    content = ArchiveContent(kind, layout, images, size=hashing.count, sha256=hashing.sha256.hexdigest(), tar_size=streamed,
-                             stats={"bytes_from_engine": streamed, "archive_bytes_written": hashing.count,
-                                    "transfer_seconds": round(time.monotonic() - started, 3)})
+    content = ArchiveContent(kind, layout, images, size=transfer.archive_size, sha256=transfer.archive_sha256, tar_size=transfer.tar_size,
+                             stats={"bytes_from_engine": transfer.tar_size, "archive_bytes_written": transfer.archive_size,
+                                    "transfer_seconds": transfer.seconds})
     return target, content
-
-
-def commit_archive(target, path, make_sidecar):
-    """Put a finished temp archive in place together with its sidecar.
-
-    The old sidecar goes first, so no moment pairs an archive with a sidecar describing
-    another one; make_sidecar(stat) builds the new sidecar from the final file's stat.
-    """
-    try:
-        remove(path)
-        stat = os.stat(target.temp_path)
-        target.commit()
-        write_sidecar(path, make_sidecar(stat))
-        fsync_directory(os.path.dirname(os.path.abspath(path)))
-    except OSError as exc:
-        target.abort()
-        raise os_error(exc, path, "replacing")
-    return os.stat(path)
 
 
 def load_archive(engine, path, kind, expected_sha256=None, platform=None):
     """Stream an archive into the engine, decompressing on the way.
 
-    With expected_sha256, the last block is held back until the whole file has been hashed;
-    on a mismatch the request is aborted before the tar is complete, so the engine rejects
-    the load and nothing new appears in it.
+    The tar must be complete and, with expected_sha256, the file must match it before the
+    engine receives the last block; otherwise the upload is aborted and nothing is loaded.
     """
-    started = time.monotonic()
-    raw = open_for_reading(path)
-    hashing = HashingReader(raw)
     scanner = TarScanner(wants_member)
-    sent = [0]
 
-    def blocks():
-        pending = None
-        for block in read_chunks(compression.open_reader(hashing, kind)):
-            scanner.feed(block)
-            if pending is not None:
-                sent[0] += len(pending)
-                yield pending
-            pending = block
-        scanner.finish()
-        if expected_sha256 and hashing.sha256.hexdigest() != expected_sha256:
-            raise ChecksumMismatch(
-                "%s does not match its recorded checksum (sha256 %s, expected %s); nothing was loaded."
-                % (path, hashing.sha256.hexdigest(), expected_sha256))
-        if pending is not None:
-            sent[0] += len(pending)
-            yield pending
+    def body(blocks, hashing):
+        def verify():
+            scanner.finish()
+            if expected_sha256 and hashing.sha256.hexdigest() != expected_sha256:
+                raise ChecksumMismatch("%s does not match its recorded checksum (sha256 %s, expected %s); nothing was loaded."
+                                       % (path, hashing.sha256.hexdigest(), expected_sha256))
+        return held_back(_fed(blocks, scanner), verify)
 
-    try:
-        messages = engine.load(prefetch(blocks()), platform)
-    except ArchiveError as exc:
-        if isinstance(exc, ChecksumMismatch):
-            raise
-        raise ArchiveError("%s: %s Nothing was loaded." % (path, exc.msg))
-    except OSError as exc:
-        raise os_error(exc, path, "reading")
-    finally:
-        raw.close()
-    return messages, {"bytes_to_engine": sent[0], "archive_bytes_read": hashing.count,
-                      "transfer_seconds": round(time.monotonic() - started, 3)}
+    return stream_into_engine(engine, path, kind, body, "loaded", platform)
+
+
+def _fed(blocks, scanner):
+    for block in blocks:
+        scanner.feed(block)
+        yield block
 
 
 def settle_loaded_images(engine, images, lookup):

@@ -15,8 +15,10 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
+from ansible_collections.airgap.docker.plugins.module_utils import compression
 from ansible_collections.airgap.docker.plugins.module_utils.engine import DOCKER_IMPORT_ERROR, EngineClient
-from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError
+from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ChecksumMismatch
+from ansible_collections.airgap.docker.plugins.module_utils.files import check_writable_directory
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import sidecar_path
 
 ENGINE_ARGUMENT_SPEC = dict(
@@ -92,6 +94,7 @@ class ArchiveManager:
     """
 
     writes_state = None
+    handlers = {}  # state -> name of the method that ensures it; any other state is `absent`
 
     def __init__(self, module):
         self.module = module
@@ -107,6 +110,27 @@ class ArchiveManager:
         if self._engine is None:
             self._engine = engine_client(self.params)
         return self._engine
+
+    def run(self):
+        getattr(self, self.handlers.get(self.params["state"], "ensure_absent"))()
+        return self.result
+
+    def writing_compression(self):
+        """(kind, level) for writing the archive; fails before any work when they cannot be used."""
+        kind = compression.resolve(self.params["compression"], self.path)
+        compression.require(kind)
+        level = compression.check_level(kind, self.params["compression_level"])
+        check_writable_directory(self.path)
+        return kind, level
+
+    def check_sidecar_size(self, meta, stat, verb):
+        """A sidecar that records another size means a truncated or replaced archive: refuse it."""
+        recorded = (meta.get("archive") or {}).get("size")
+        if recorded != stat.st_size:
+            raise ChecksumMismatch(
+                "%s is %d bytes but its sidecar %s records %s: the archive is truncated or was replaced. Nothing was "
+                "%s; copy the archive again, or remove the sidecar if the archive was replaced on purpose."
+                % (self.path, stat.st_size, sidecar_path(self.path), recorded, verb))
 
     def finish(self, changed, msg, actions, archive=None, **extra):
         """Record the outcome; an unchanged archive may still need its file attributes set."""

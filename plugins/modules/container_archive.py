@@ -230,6 +230,7 @@ import json
 import os
 
 from ansible_collections.airgap.docker.plugins.module_utils import (
+    archive_stream,
     compression,
     container_image,
     container_transfer,
@@ -239,8 +240,8 @@ from ansible_collections.airgap.docker.plugins.module_utils import (
 )
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
 from ansible_collections.airgap.docker.plugins.module_utils.dockerfile_changes import apply_changes
-from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ChecksumMismatch, ContainerNotFound
-from ansible_collections.airgap.docker.plugins.module_utils.files import check_writable_directory, stat_or_none
+from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ContainerNotFound
+from ansible_collections.airgap.docker.plugins.module_utils.files import stat_or_none
 from ansible_collections.airgap.docker.plugins.module_utils.identity import fingerprint_from_config_blob
 from ansible_collections.airgap.docker.plugins.module_utils.module_support import (
     ARCHIVE_ARGUMENT_SPEC,
@@ -257,24 +258,12 @@ class ContainerArchiveManager(ArchiveManager):
     """Decides what a run must do, honours check mode, then does it."""
 
     writes_state = "exported"
-
-    def run(self):
-        state = self.params["state"]
-        if state == "exported":
-            self.ensure_exported()
-        elif state == "imported":
-            self.ensure_imported()
-        else:
-            self.ensure_absent()
-        return self.result
+    handlers = {"exported": "ensure_exported", "imported": "ensure_imported"}
 
     # exported -------------------------------------------------------------------------------
 
     def ensure_exported(self):
-        kind = compression.resolve(self.params["compression"], self.path)
-        compression.require(kind)
-        level = compression.check_level(kind, self.params["compression_level"])
-        check_writable_directory(self.path)
+        kind, level = self.writing_compression()
         info = self._container()
         container = self._container_facts(info)
         meta, current = self._current_archive()
@@ -319,7 +308,7 @@ class ContainerArchiveManager(ArchiveManager):
                 "platform": platform, "created": created,
             })
 
-        image_transfer.commit_archive(target, self.path, make_sidecar)
+        archive_stream.commit_archive(target, self.path, make_sidecar)
         self.apply_file_attributes(True)
         self.finish(True, "exported: " + reason, "exported", {
             "path": self.path, "size": layer.archive_size, "sha256": layer.archive_sha256, "compression": kind,
@@ -430,7 +419,7 @@ class ContainerArchiveManager(ArchiveManager):
         stat = stat_or_none(self.path)
         if stat is None:
             raise ArchiveError("The archive %s does not exist." % self.path)
-        kind = image_transfer.sniff_compression(self.path)
+        kind = archive_stream.sniff_compression(self.path)
         compression.require(kind)
         meta = sidecar.read_sidecar(self.path, kind=KIND)
         if meta is None:
@@ -438,11 +427,7 @@ class ContainerArchiveManager(ArchiveManager):
             self.add_stats(layer.stats)
             return layer, None, None
         archive = meta.get("archive") or {}
-        if archive.get("size") != stat.st_size:
-            raise ChecksumMismatch(
-                "%s is %d bytes but its sidecar %s records %s: the archive is truncated or was replaced. Nothing was "
-                "imported; copy the archive again, or remove the sidecar if the archive was replaced on purpose."
-                % (self.path, stat.st_size, sidecar.sidecar_path(self.path), archive.get("size")))
+        self.check_sidecar_size(meta, stat, "imported")
         layer = container_transfer.LayerFacts(meta["layer"]["sha256"], meta["layer"]["size"], kind,
                                               archive.get("sha256"), stat.st_size)
         return layer, meta, archive.get("sha256")

@@ -200,10 +200,10 @@ stats:
 """
 
 
-from ansible_collections.airgap.docker.plugins.module_utils import compression, image_plans, image_transfer, sidecar
+from ansible_collections.airgap.docker.plugins.module_utils import archive_stream, compression, image_plans, image_transfer, sidecar
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
-from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, EngineError
-from ansible_collections.airgap.docker.plugins.module_utils.files import check_writable_directory, stat_or_none
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, EngineError
+from ansible_collections.airgap.docker.plugins.module_utils.files import stat_or_none
 from ansible_collections.airgap.docker.plugins.module_utils.module_support import (
     ARCHIVE_ARGUMENT_SPEC,
     ArchiveManager,
@@ -217,24 +217,12 @@ class ImageArchiveManager(ArchiveManager):
     """Decides what a run must do, honours check mode, then does it."""
 
     writes_state = "saved"
-
-    def run(self):
-        state = self.params["state"]
-        if state == "saved":
-            self.ensure_saved()
-        elif state == "loaded":
-            self.ensure_loaded()
-        else:
-            self.ensure_absent()
-        return self.result
+    handlers = {"saved": "ensure_saved", "loaded": "ensure_loaded"}
 
     # saved ----------------------------------------------------------------------------------
 
     def ensure_saved(self):
-        kind = compression.resolve(self.params["compression"], self.path)
-        compression.require(kind)
-        level = compression.check_level(kind, self.params["compression_level"])
-        check_writable_directory(self.path)
+        kind, level = self.writing_compression()
         platform = self.params["platform"]
         self.engine.check_platform_support(platform)
         requests = [self._normalize_request(r) for r in self.params["images"]]
@@ -303,7 +291,7 @@ class ImageArchiveManager(ArchiveManager):
             archive.pop("path")
             return sidecar.build(archive, self._recorded_images, engine_facts, {"images": requests, "platform": platform})
 
-        image_transfer.commit_archive(target, self.path, make_sidecar)
+        archive_stream.commit_archive(target, self.path, make_sidecar)
         self.add_stats(content.stats)
         self.apply_file_attributes(True)
         return content
@@ -363,7 +351,7 @@ class ImageArchiveManager(ArchiveManager):
         stat = stat_or_none(self.path)
         if stat is None:
             raise ArchiveError("The archive %s does not exist." % self.path)
-        kind = image_transfer.sniff_compression(self.path)
+        kind = archive_stream.sniff_compression(self.path)
         compression.require(kind)
         meta = sidecar.read_sidecar(self.path)
         if meta is None:
@@ -371,11 +359,7 @@ class ImageArchiveManager(ArchiveManager):
             self.add_stats(content.stats)
             return content, None
         archive = meta.get("archive") or {}
-        if archive.get("size") != stat.st_size:
-            raise ChecksumMismatch(
-                "%s is %d bytes but its sidecar %s records %s: the archive is truncated or was replaced. Nothing was "
-                "loaded; copy the archive again, or remove the sidecar if the archive was replaced on purpose."
-                % (self.path, stat.st_size, sidecar.sidecar_path(self.path), archive.get("size")))
+        self.check_sidecar_size(meta, stat, "loaded")
         content = image_transfer.ArchiveContent(kind, archive.get("layout"), sidecar.images_of(meta), size=stat.st_size,
                                                 sha256=archive.get("sha256"))
         return content, archive.get("sha256")

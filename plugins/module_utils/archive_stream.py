@@ -1,0 +1,187 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) airgap.docker contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Streaming between the engine and archive files, shared by image and container archives.
+
+Every path streams in 1 MiB blocks through a reader thread, so memory stays flat whatever the
+archive size, and reading, (de)compression, hashing and writing overlap on separate cores.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+
+from ansible_collections.airgap.docker.plugins.module_utils import compression
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch
+from ansible_collections.airgap.docker.plugins.module_utils.files import (
+    AtomicFile,
+    HashingReader,
+    HashingWriter,
+    check_free_space,
+    check_writable_directory,
+    fsync_directory,
+    open_for_reading,
+    os_error,
+    prefetch,
+    read_chunks,
+)
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import remove as remove_sidecar
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import write as write_sidecar
+
+# Compressed archives are assumed to need at most this share of the uncompressed size when
+# checking free space up front; a larger result still fails cleanly when the disk fills.
+COMPRESSED_SPACE_SHARE = 0.5
+
+
+@dataclass
+class Transfer:
+    """What one pass moved: uncompressed tar bytes, archive bytes and their sha256, time."""
+
+    tar_size: int = 0
+    archive_size: int = 0
+    archive_sha256: str = None
+    seconds: float = 0.0
+
+
+class _Discard:
+    """The sink of a pass that only hashes (check mode)."""
+
+    def write(self, data):
+        return len(data)
+
+
+def sniff_compression(path):
+    """The compression of an existing file, from its first bytes, never from its name."""
+    with open_for_reading(path) as handle:
+        head = handle.read(512)
+    kind = compression.detect(head)
+    if kind is None:
+        if not head:
+            raise ArchiveError("%s is empty, not an archive." % path)
+        raise ArchiveError("%s is not a tar archive (nor a gzip or zstd compressed one)." % path)
+    compression.require(kind)
+    return kind
+
+
+def write_archive(blocks, path, kind, level, estimated_size, observe, write=True):
+    """Compress the tar `blocks` into a temporary file beside path; observe(block) sees each
+    uncompressed block (and may raise to abort). With write=False only hash (check mode).
+
+    Returns (AtomicFile or None, Transfer); the caller commits or aborts the file.
+    """
+    started = time.monotonic()
+    target = None
+    if write:
+        check_writable_directory(path)
+        share = 1.0 if kind == compression.NONE else COMPRESSED_SPACE_SHARE
+        check_free_space(os.path.dirname(os.path.abspath(path)), int(estimated_size * share), "the archive")
+        target = AtomicFile(path)
+    try:
+        hashing = HashingWriter(target.file if target else _Discard())
+        writer = compression.open_writer(hashing, kind, level)
+        tar_size = 0
+        for block in prefetch(blocks):
+            tar_size += len(block)
+            observe(block)
+            writer.write(block)
+        observe(None)
+        writer.finish()
+        if target:
+            target.sync()
+    except OSError as exc:
+        if target:
+            target.abort()
+        raise os_error(exc, path, "writing")
+    except BaseException:
+        if target:
+            target.abort()
+        raise
+    return target, Transfer(tar_size, hashing.count, hashing.sha256.hexdigest(), round(time.monotonic() - started, 3))
+
+
+def read_archive(path, observe):
+    """Decompress the archive at path in one streaming pass; observe(block) sees each block and
+    observe(None) the end. Returns Transfer (archive_sha256 of the whole file)."""
+    kind = sniff_compression(path)
+    started = time.monotonic()
+    with open_for_reading(path) as raw:
+        hashing = HashingReader(raw)
+        size = 0
+        try:
+            for block in prefetch(read_chunks(compression.open_reader(hashing, kind))):
+                size += len(block)
+                observe(block)
+            observe(None)
+        except ArchiveError as exc:
+            raise ArchiveError("%s: %s" % (path, exc.msg))
+        except OSError as exc:
+            raise os_error(exc, path, "reading")
+    return Transfer(size, hashing.count, hashing.sha256.hexdigest(), round(time.monotonic() - started, 3))
+
+
+def commit_archive(target, path, make_sidecar):
+    """Put a finished temp archive in place together with its sidecar.
+
+    The old sidecar goes first, so no moment pairs an archive with a sidecar describing
+    another one; make_sidecar(stat) builds the new sidecar from the final file's stat.
+    """
+    try:
+        remove_sidecar(path)
+        stat = os.stat(target.temp_path)
+        target.commit()
+        write_sidecar(path, make_sidecar(stat))
+        fsync_directory(os.path.dirname(os.path.abspath(path)))
+    except OSError as exc:
+        target.abort()
+        raise os_error(exc, path, "replacing")
+    return os.stat(path)
+
+
+def held_back(blocks, verify):
+    """Yield every block, but the last only after verify() has passed.
+
+    verify raises to abort: the engine then never receives a complete tar, rejects the upload,
+    and nothing new appears in it.
+    """
+    pending = None
+    for block in blocks:
+        if pending is not None:
+            yield pending
+        pending = block
+    verify()
+    if pending is not None:
+        yield pending
+
+
+def stream_into_engine(engine, path, kind, make_body, verb, platform=None):
+    """POST an archive-derived tar to the engine's load endpoint.
+
+    make_body(blocks, hashing) turns the decompressed blocks of path (hashing: its HashingReader)
+    into the request body. Returns (engine messages, stats).
+    """
+    started = time.monotonic()
+    raw = open_for_reading(path)
+    hashing = HashingReader(raw)
+    sent = [0]
+
+    def counted(body):
+        for block in body:
+            sent[0] += len(block)
+            yield block
+
+    try:
+        body = make_body(read_chunks(compression.open_reader(hashing, kind)), hashing)
+        messages = engine.load(prefetch(counted(body)), platform)
+    except ChecksumMismatch:
+        raise
+    except ArchiveError as exc:
+        raise ArchiveError("%s: %s Nothing was %s." % (path, exc.msg, verb))
+    except OSError as exc:
+        raise os_error(exc, path, "reading")
+    finally:
+        raw.close()
+    return messages, {"bytes_to_engine": sent[0], "archive_bytes_read": hashing.count,
+                      "transfer_seconds": round(time.monotonic() - started, 3)}
