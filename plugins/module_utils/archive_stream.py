@@ -52,6 +52,9 @@ class _Discard:
     def write(self, data):
         return len(data)
 
+    def flush(self):
+        pass
+
 
 def sniff_compression(path):
     """The compression of an existing file, from its first bytes, never from its name."""
@@ -130,9 +133,8 @@ def commit_archive(target, path, make_sidecar):
     """
     try:
         remove_sidecar(path)
-        stat = os.stat(target.temp_path)
         target.commit()
-        write_sidecar(path, make_sidecar(stat))
+        write_sidecar(path, make_sidecar(os.stat(path)))
         fsync_directory(os.path.dirname(os.path.abspath(path)))
     except OSError as exc:
         target.abort()

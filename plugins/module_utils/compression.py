@@ -138,7 +138,8 @@ class ZstdFrameTracker:
         self._skip = 0
         self._checksum = False
         self._started = False
-        self.frames = 0
+        self._skippable_seen = False
+        self.frames = 0  # complete data frames
 
     def feed(self, data):
         view, pos = memoryview(data), 0
@@ -173,6 +174,7 @@ class ZstdFrameTracker:
                 raise ArchiveError("The zstd stream is corrupt (bad frame magic).")
         elif state == "skip_size":
             self._skip = int.from_bytes(field, "little")
+            self._skippable_seen = True  # complete once its body is skipped
             self._expect("magic", 4)
         elif state == "descriptor":
             descriptor = field[0]
@@ -203,7 +205,7 @@ class ZstdFrameTracker:
     def finish(self):
         if not self._started:
             return  # an empty source is empty, not truncated
-        if self._skip or self._buffer or self._state != "magic" or not self.frames:
+        if self._skip or self._buffer or self._state != "magic" or not (self.frames or self._skippable_seen):
             raise ArchiveError("The zstd stream is truncated.")
 
 

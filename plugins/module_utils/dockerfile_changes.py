@@ -15,6 +15,7 @@ import json
 import posixpath
 import re
 import shlex
+from decimal import Decimal
 
 from ansible_collections.airgap.docker.plugins.module_utils.errors import InvalidInput
 
@@ -22,7 +23,9 @@ DEFAULT_SHELL = ["/bin/sh", "-c"]
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _NANOS = {"ns": 1, "us": 1000, "µs": 1000, "ms": 10 ** 6, "s": 10 ** 9, "m": 60 * 10 ** 9, "h": 3600 * 10 ** 9}
-_PORT = re.compile(r"^\d{1,5}(?:-\d{1,5})?(?:/(?:tcp|udp|sctp))?$")
+_PORT = re.compile(r"^(\d{1,5})(?:-(\d{1,5}))?(?:/(tcp|udp|sctp))?$")
+_SIGNALS = frozenset(
+    ["ABRT", "ALRM", "BUS", "CHLD", "CLD", "CONT", "FPE", "HUP", "ILL", "INT", "IO", "IOT", "KILL", "PIPE", "POLL", "PROF", "PWR", "QUIT", "SEGV", "STKFLT", "STOP", "SYS", "TERM", "TRAP", "TSTP", "TTIN", "TTOU", "URG", "USR1", "USR2", "VTALRM", "WINCH", "XCPU", "XFSZ"])
 
 
 def apply_changes(config, changes):
@@ -32,7 +35,7 @@ def apply_changes(config, changes):
         try:
             _apply(result, change)
         except InvalidInput as exc:
-            raise InvalidInput("changes[%d] %r: %s" % (index, change, exc.msg))
+            raise InvalidInput("changes[%d] '%s': %s" % (index, change, exc.msg))
     return result
 
 
@@ -40,8 +43,8 @@ def _apply(config, change):
     text = (change or "").strip()
     if not text:
         raise InvalidInput("an empty instruction")
-    keyword, _sep, rest = text.partition(" ")
-    keyword, rest = keyword.upper(), rest.strip()
+    parts = re.split(r"\s+", text, maxsplit=1)
+    keyword, rest = parts[0].upper(), (parts[1] if len(parts) > 1 else "").strip()
     handler = _HANDLERS.get(keyword)
     if handler is None:
         raise InvalidInput("%s is not an instruction that can change an image's config (use one of %s)" % (keyword, ", ".join(sorted(_HANDLERS))))
@@ -101,7 +104,12 @@ def _pairs(rest, keyword):
 def _env(config, rest):
     env = list(config.get("Env") or [])
     for key, value in _pairs(rest, "ENV"):
-        env = [item for item in env if item.split("=", 1)[0] != key] + ["%s=%s" % (key, value)]
+        entry = "%s=%s" % (key, value)
+        keys = [item.split("=", 1)[0] for item in env]
+        if key in keys:
+            env[keys.index(key)] = entry  # replaced in place, as Docker does
+        else:
+            env.append(entry)
     config["Env"] = env
 
 
@@ -113,10 +121,13 @@ def _label(config, rest):
 
 def _expose(config, rest):
     ports = dict(config.get("ExposedPorts") or {})
-    for port in rest.split():
-        if not _PORT.match(port):
-            raise InvalidInput("%r is not a port such as 80, 80/tcp or 53/udp" % port)
-        ports[port if "/" in port else port + "/tcp"] = {}
+    for spec in rest.split():
+        match = _PORT.match(spec)
+        first, last = (int(match.group(1)), int(match.group(2) or match.group(1))) if match else (0, -1)
+        if not match or not 0 < first <= last <= 65535:
+            raise InvalidInput("%r is not a port such as 80, 80/tcp, 53/udp or 8000-8010" % spec)
+        for port in range(first, last + 1):  # a range is one key per port, as Docker stores it
+            ports["%d/%s" % (port, match.group(3) or "tcp")] = {}
     config["ExposedPorts"] = ports
 
 
@@ -132,7 +143,8 @@ def _volume(config, rest):
 
 def _workdir(config, rest):
     base = config.get("WorkingDir") or "/"
-    config["WorkingDir"] = posixpath.normpath(posixpath.join(base, rest))
+    # normpath keeps a leading `//`; Docker cleans it to `/`.
+    config["WorkingDir"] = "/" + posixpath.normpath(posixpath.join(base, rest)).lstrip("/")
 
 
 def _user(config, rest):
@@ -140,7 +152,10 @@ def _user(config, rest):
 
 
 def _stopsignal(config, rest):
-    if not re.match(r"^(SIG)?[A-Z0-9+-]+$|^\d+$", rest):
+    name = rest.upper()
+    name = name[3:] if name.startswith("SIG") else name
+    realtime = re.match(r"^RTM(IN|AX)([+-]\d+)?$", name)
+    if not (name in _SIGNALS or realtime or (rest.isdigit() and 0 < int(rest) < 65)):
         raise InvalidInput("%r is not a signal name or number" % rest)
     config["StopSignal"] = rest
 
@@ -162,7 +177,7 @@ def _onbuild(config, rest):
 def _duration(value, option):
     if not _DURATION.match(value):
         raise InvalidInput("%s=%s is not a duration such as 30s or 1m30s" % (option, value))
-    return int(sum(float(number) * _NANOS[unit] for number, unit in _DURATION_PART.findall(value)))
+    return int(sum(Decimal(number) * _NANOS[unit] for number, unit in _DURATION_PART.findall(value)))
 
 
 def _healthcheck(config, rest):
@@ -170,9 +185,10 @@ def _healthcheck(config, rest):
         config["Healthcheck"] = {"Test": ["NONE"]}
         return
     check = {}
-    words = rest.split()
-    while words and words[0].startswith("--"):
-        option, _sep, value = words.pop(0)[2:].partition("=")
+    while rest.startswith("--"):
+        parts = re.split(r"\s+", rest, maxsplit=1)
+        word, rest = parts[0], (parts[1] if len(parts) > 1 else "")
+        option, _sep, value = word[2:].partition("=")
         if option in ("interval", "timeout", "start-period", "start-interval"):
             check[{"interval": "Interval", "timeout": "Timeout", "start-period": "StartPeriod",
                    "start-interval": "StartInterval"}[option]] = _duration(value, option)
@@ -180,8 +196,8 @@ def _healthcheck(config, rest):
             check["Retries"] = int(value)
         else:
             raise InvalidInput("unknown or invalid HEALTHCHECK option --%s" % option)
-    command = " ".join(words)
-    keyword, _sep, argument = command.partition(" ")
+    parts = re.split(r"\s+", rest, maxsplit=1)  # the command itself is kept exactly as written
+    keyword, argument = parts[0], (parts[1] if len(parts) > 1 else "")
     if keyword.upper() != "CMD" or not argument.strip():
         raise InvalidInput("HEALTHCHECK needs NONE or CMD <command>")
     exec_form = _json_list(argument.strip())

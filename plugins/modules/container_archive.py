@@ -79,9 +79,10 @@ options:
     type: list
     elements: str
     default: []
-  message:
+  comment:
     description:
-      - Comment recorded in the imported image's history.
+      - Comment recorded in the imported image's history (what C(docker import --message) sets).
+      - The option cannot be called C(message), a name ansible-core reserves for itself.
     type: str
   pause:
     description:
@@ -268,12 +269,12 @@ class ContainerArchiveManager(ArchiveManager):
         container = self._container_facts(info)
         meta, current = self._current_archive()
         self.diff({"container": (meta or {}).get("container"), "layer_sha256": ((meta or {}).get("layer") or {}).get("sha256")},
-                   {"container": container, "layer_sha256": "(taken at export)"})
+                  {"container": container, "layer_sha256": "(taken at export)"})
 
         reason = self._export_needed(meta, current, container, kind)
         if reason is None:
             self.finish(False, "the archive holds the stopped container's filesystem, and it has not run since",
-                         "skipped", self._archive_facts(meta), container=container)
+                        "skipped", self._archive_facts(meta), container=container)
             return
         compare = meta is not None and current and not self.params["force"] and (meta["archive"].get("compression") == kind)
         if self.check_mode and not compare:
@@ -292,7 +293,7 @@ class ContainerArchiveManager(ArchiveManager):
                 target.abort()
                 self._record_run(meta, container)
             self.finish(False, "the container's filesystem is unchanged since the archive was written", "skipped",
-                         self._archive_facts(meta), container=container)
+                        self._archive_facts(meta), container=container)
             return
         if self.check_mode:
             self.finish(True, "would export: the container's filesystem changed", "exported", None, container=container)
@@ -383,7 +384,7 @@ class ContainerArchiveManager(ArchiveManager):
         config = apply_changes(config, self.params["changes"])
         created = (meta or {}).get("created") or _rfc3339(layer.newest_mtime)
         platform = (meta or {}).get("platform") or self._engine_platform()
-        config_bytes = container_image.image_config(layer.tar_sha256, created, platform, config, self.params["message"])
+        config_bytes = container_image.image_config(layer.tar_sha256, created, platform, config, self.params["comment"])
         archive = container_image.ImportArchive(name, config_bytes, layer.tar_sha256, layer.tar_size)
         wanted = ArchiveImage(archive.config_digest, tags=[name], manifest_digest=archive.manifest_digest,
                               diff_ids=[layer.tar_sha256], fingerprint=fingerprint_from_config_blob(json.loads(config_bytes)),
@@ -398,7 +399,7 @@ class ContainerArchiveManager(ArchiveManager):
         force = self.params["force"]
         if not step.needs_load and not step.needs_retag and not force:
             self.finish(False, "image %s already exists, built from this archive with this configuration" % name,
-                         "skipped", facts, image=image)
+                        "skipped", facts, image=image)
             return
         action = "imported" if (step.needs_load or force) else "retagged"
         why = "force is set" if force and not step.needs_load else (
@@ -443,6 +444,7 @@ class ContainerArchiveManager(ArchiveManager):
         return {"path": self.path, "size": archive.get("size"), "sha256": archive.get("sha256"),
                 "compression": archive.get("compression"), "layer_sha256": meta["layer"]["sha256"]}
 
+
 def _now_rfc3339():
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -460,7 +462,7 @@ def main():
             image=dict(type="str"),
             restore_config=dict(type="bool", default=True),
             changes=dict(type="list", elements="str", default=[]),
-            message=dict(type="str"),
+            comment=dict(type="str"),
             pause=dict(type="bool", default=False),
             force=dict(type="bool", default=False),
             **ARCHIVE_ARGUMENT_SPEC,
