@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 COLLECTION_ROOT := .cache/ansible_collections/airgap/docker
 
-.PHONY: test demo bootstrap lint sanity unit integration engines-stop collection clean
+.PHONY: test demo bench bootstrap lint sanity unit integration engines-stop clean
 
 test: bootstrap lint sanity unit integration
 
@@ -13,7 +13,7 @@ bootstrap:
 	tests/harness/bootstrap.sh
 
 lint:
-	$(VENV)/bin/ruff check plugins tests
+	$(VENV)/bin/ruff check plugins tests bench
 	$(VENV)/bin/antsibull-changelog lint
 
 # ansible-test wants the collection under ansible_collections/<namespace>/<name>.
@@ -29,6 +29,11 @@ unit:
 
 integration:
 	$(PY) -m pytest -q tests/integration
+
+# Benchmarks against the Docker CLI and community.docker; results in bench/results/latest.*
+BENCH_ARGS ?=
+bench: bootstrap
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 demo: bootstrap
 	tests/harness/demo.sh

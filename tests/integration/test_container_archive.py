@@ -231,3 +231,15 @@ def test_bad_changes(ansible, engine, container, unique, workdir, bad, fragment)
     result = ansible.run(import_task(engine, path, unique + ":bad", changes=["USER nobody", bad]))[0]
     assert_clean_failure(result, "changes[1]", fragment)
     assert engine.image_ids() == before
+
+
+@pytest.mark.parametrize("content", [None, b"", b"not a tar at all" * 64])
+def test_missing_or_corrupt_archive(ansible, engine, unique, workdir, content):
+    path = workdir / "bad.tar"
+    if content is not None:
+        path.write_bytes(content)
+    before = engine.image_ids()
+    result = ansible.run(import_task(engine, path, unique + ":bad"))[0]
+    expected = {None: "does not exist", b"": "empty"}.get(content, "not a tar archive")
+    assert_clean_failure(result, str(path), expected)
+    assert engine.image_ids() == before

@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""airgap.docker benchmark: image_archive and container_archive beside the Docker CLI and
+community.docker, on both private engines, in interleaved rounds (A B A B ...).
+
+    make bench                    # about 1 GB image, 3 rounds after a warm-up
+    make bench BENCH_ARGS="--size 256M --rounds 5"
+
+Writes bench/results/latest.{json,md,png}. The smoke variant (--smoke) runs every case once on
+a small image, so the benchmark cannot rot; the test suite runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report import write_reports
+from tools import Toolbox
+from workload import build_context, build_image
+
+REPO = Path(__file__).resolve().parents[1]
+ROOT = Path(os.environ.get("AIRGAP_ENGINES_ROOT", "/var/tmp/airgap-engines"))
+ENGINES = {"classic": "unix://%s/run/classic.sock" % ROOT, "modern": "unix://%s/run/modern.sock" % ROOT}
+IMAGE = "airgap-bench/data:1"
+OURS = "airgap.docker"
+THEIRS = "community.docker"
+
+
+def parse_size(text):
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1].upper() in units else int(text)
+
+
+def bench_venv(path):
+    """A virtualenv with the comparison tools: the `ansible` package (community.docker), the
+    Docker SDK and zstandard for our modules, matplotlib for the chart."""
+    python = path / "bin/python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+    probe = "import ansible_collections.community.docker, docker, zstandard, matplotlib"
+    if subprocess.run([str(python), "-c", probe], capture_output=True, check=False).returncode:
+        subprocess.run([str(path / "bin/pip"), "install", "-q", "--disable-pip-version-check", "ansible", "docker>=7",
+                        "zstandard", "matplotlib"], check=True)
+    return path
+
+
+def install_collection(work):
+    target = work / "collections"
+    shutil.rmtree(target, ignore_errors=True)
+    galaxy = Path(sys.executable).parent / "ansible-galaxy"
+    subprocess.run([str(galaxy), "collection", "build", "-f", "--output-path", str(work), str(REPO)], check=True, capture_output=True)
+    artifact = next(work.glob("airgap-docker-*.tar.gz"))
+    subprocess.run([str(galaxy), "collection", "install", "-f", "-p", str(target), str(artifact)], check=True, capture_output=True)
+    return target
+
+
+class Engine:
+    def __init__(self, name, host):
+        import docker  # from the benchmark's own virtualenv
+
+        self.name, self.host = name, host
+        self.client = docker.APIClient(base_url=host, version="auto", timeout=None)
+
+    def docker(self, *args):
+        return ["docker", "-H", self.host, *args]
+
+    def remove_image(self, ref):
+        subprocess.run(self.docker("rmi", "-f", ref), capture_output=True, check=False)
+
+    def facts(self):
+        version, info = self.client.version(), self.client.info()
+        containerd = any(k == "driver-type" and "snapshotter" in str(v) for k, v in info.get("DriverStatus") or [])
+        return {"version": version.get("Version"), "api": version.get("ApiVersion"),
+                "storage": "containerd" if containerd else "classic", "driver": info.get("Driver")}
+
+
+def rm(*paths):
+    for path in paths:
+        for candidate in (Path(path), Path(str(path) + ".airgap.json")):
+            if candidate.exists():
+                candidate.unlink()
+
+
+def module(name, **args):
+    return {name: args}
+
+
+def nothing():
+    pass
+
+
+def container_cases(engine, files, container):
+    """Container export/import, cold (outputs removed first) and warm."""
+    host, d = engine.host, engine.docker
+    ours_container = [module(OURS + ".container_archive", container=container, path=str(files["c.tar.zst"]), docker_host=host),
+                      module(OURS + ".container_archive", state="imported", path=str(files["c.tar.zst"]), image="airgap-bench/imported:ours",
+                             docker_host=host)]
+
+    def fresh_container_outputs():
+        rm(files["c.tar"], files["c.tar.zst"])
+        engine.remove_image("airgap-bench/imported:cli")
+        engine.remove_image("airgap-bench/imported:ours")
+
+    cli_container = lambda box: box.cli(" ".join(d("export", "-o", str(files["c.tar"]), container)) + " && " + " ".join(  # noqa: E731
+        d("import", str(files["c.tar"]), "airgap-bench/imported:cli")))
+    return [
+        ("container cold", [
+            ("docker export + import", True, fresh_container_outputs, cli_container),
+            ("container_archive export + import", False, fresh_container_outputs, lambda box: box.play(ours_container)),
+        ]),
+        ("container warm", [
+            ("docker export + import", True, nothing, cli_container),
+            ("container_archive export + import", False, nothing, lambda box: box.play(ours_container)),
+        ]),
+    ]
+
+
+def image_cases(engine, files):
+    """Each case: (name, [(tool, reference?, prepare, run)]); prepare() runs untimed before each run."""
+    host, d = engine.host, engine.docker
+    img = IMAGE
+    save_cli = lambda box: box.cli(d("save", "-o", str(files["cli.tar"]), img))  # noqa: E731
+    ours_load = lambda path: lambda box: box.play([module(OURS + ".image_archive", path=str(path), state="loaded", docker_host=host)])  # noqa: E731
+    theirs_load = lambda box: box.play([module(THEIRS + ".docker_image_load", path=str(files["cli.tar"]), docker_host=host)])  # noqa: E731
+    unload = lambda: engine.remove_image(img)  # noqa: E731
+    return [
+        ("cold save", [
+            ("docker save -o", True, lambda: rm(files["cli.tar"]), save_cli),
+            ("community.docker docker_image_export", False, lambda: rm(files["theirs.tar"]),
+             lambda box: box.play([module(THEIRS + ".docker_image_export", names=[img], path=str(files["theirs.tar"]), docker_host=host)])),
+            ("image_archive none", False, lambda: rm(files["ours.tar"]),
+             lambda box: box.play([module(OURS + ".image_archive", images=[img], path=str(files["ours.tar"]), docker_host=host)])),
+            ("image_archive zstd", False, lambda: rm(files["ours.tar.zst"]),
+             lambda box: box.play([module(OURS + ".image_archive", images=[img], path=str(files["ours.tar.zst"]), docker_host=host)])),
+        ]),
+        ("warm save", [
+            ("community.docker docker_image_export", True, nothing,
+             lambda box: box.play([module(THEIRS + ".docker_image_export", names=[img], path=str(files["theirs.tar"]), docker_host=host)])),
+            ("image_archive", False, nothing,
+             lambda box: box.play([module(OURS + ".image_archive", images=[img], path=str(files["ours.tar.zst"]), docker_host=host)])),
+        ]),
+        ("cold load", [
+            ("docker load -i", True, unload, lambda box: box.cli(d("load", "-i", str(files["cli.tar"])))),
+            ("community.docker docker_image_load", False, unload, theirs_load),
+            ("image_archive from .tar", False, unload, ours_load(files["ours.tar"])),
+            ("image_archive from .tar.zst", False, unload, ours_load(files["ours.tar.zst"])),
+        ]),
+        ("warm load", [
+            ("docker load -i", True, nothing, lambda box: box.cli(d("load", "-i", str(files["cli.tar"])))),
+            ("community.docker docker_image_load", False, nothing, theirs_load),
+            ("image_archive", False, nothing, ours_load(files["ours.tar.zst"])),
+        ]),
+    ]
+
+
+def run_case(box, tools, rounds, warmup):
+    """Interleave the tools round by round; the first `warmup` rounds are not recorded."""
+    figures = {name: {"tool": name, "reference": ref, "seconds": [], "module_seconds": [], "peak_rss": []} for name, ref, _p, _r in tools}
+    for round_index in range(warmup + rounds):
+        for name, _ref, prepare, run in tools:
+            prepare()
+            seconds, module_seconds, rss = run(box)
+            if round_index >= warmup:
+                entry = figures[name]
+                entry["seconds"].append(round(seconds, 4))
+                if module_seconds is not None:
+                    entry["module_seconds"].append(round(module_seconds, 4))
+                if rss is not None:
+                    entry["peak_rss"].append(rss)
+    reference = next(f for f in figures.values() if f["reference"])
+    for entry in figures.values():
+        runs = entry["seconds"]
+        entry.update(min=min(runs), median=statistics.median(runs), max=max(runs),
+                     ratios=[round(a / b, 4) for a, b in zip(runs, reference["seconds"])])
+        entry["ratio_median"] = statistics.median(entry["ratios"])
+        entry["peak_rss"] = max(entry["peak_rss"]) if entry["peak_rss"] else None
+        entry["module_median"] = statistics.median(entry["module_seconds"]) if entry["module_seconds"] else None
+    return list(figures.values())
+
+
+def run_cases(box, cases, args, results, engine_name):
+    for case, tools in cases:
+        print("%s: %s" % (engine_name, case), flush=True)
+        for entry in run_case(box, tools, args.rounds, args.warmup):
+            results["cases"].append(dict(entry, engine=engine_name, case=case))
+
+
+def machine_facts(work):
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "")
+    disk = subprocess.run(["df", "-h", "--output=source,fstype,size,avail", str(work)], capture_output=True, text=True, check=False).stdout
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30), 1),
+            "disk": disk.strip().splitlines()[-1] if disk else "", "kernel": platform.release(), "python": platform.python_version()}
+
+
+def main():
+    venv = bench_venv(REPO / ".cache/bench-venv")
+    if Path(sys.prefix).resolve() != venv.resolve():
+        # Everything runs with the comparison tools' own Python (ansible, community.docker, matplotlib).
+        python = str(venv / "bin/python")
+        os.execv(python, [python, __file__, *sys.argv[1:]])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="1G", help="image size, e.g. 1G or 256M (default 1G)")
+    parser.add_argument("--rounds", type=int, default=3, help="recorded rounds per case (default 3)")
+    parser.add_argument("--warmup", type=int, default=1, help="unrecorded rounds first (default 1)")
+    parser.add_argument("--engines", default="classic,modern")
+    parser.add_argument("--output", default=str(REPO / "bench/results"), help="directory for latest.{json,md,png}")
+    parser.add_argument("--work", default=str(REPO / ".cache/bench"), help="scratch directory (archives, context)")
+    parser.add_argument("--smoke", action="store_true", help="24 MiB, one round, no warm-up: checks the harness, not the speed")
+    args = parser.parse_args()
+    if args.smoke:
+        args.size, args.rounds, args.warmup = "24M", 1, 0
+    size = parse_size(args.size)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    box = Toolbox(venv, install_collection(work), work / "plays")
+    context = build_context(work / ("context-%d" % size), size)
+    results = {"size_bytes": size, "rounds": args.rounds, "warmup": args.warmup, "smoke": args.smoke,
+               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine_facts(work), "engines": {}, "cases": []}
+    for name in args.engines.split(","):
+        engine = Engine(name, ENGINES[name])
+        results["engines"][name] = engine.facts()
+        image = build_image(engine.client, context, IMAGE)
+        results["engines"][name]["image_size"] = image.get("Size")
+        container = "airgap-bench-%s" % name
+        files = {key: work / ("%s-%s" % (name, key)) for key in ("cli.tar", "theirs.tar", "ours.tar", "ours.tar.zst", "c.tar", "c.tar.zst")}
+        try:
+            run_cases(box, image_cases(engine, files), args, results, name)
+            build_image(engine.client, context, IMAGE)  # the cold loads removed it
+            # The container exists only now: a container keeps its image, which would make the loads above warm.
+            subprocess.run(engine.docker("rm", "-f", container), capture_output=True, check=False)
+            subprocess.run(engine.docker("create", "--pull", "never", "--network", "none", "--name", container, IMAGE), check=True, capture_output=True)
+            run_cases(box, container_cases(engine, files, container), args, results, name)
+            results["engines"][name]["archive_sizes"] = {k: v.stat().st_size for k, v in files.items() if v.exists()}
+        finally:
+            subprocess.run(engine.docker("rm", "-f", container), capture_output=True, check=False)
+            rm(*files.values())
+    write_reports(results, Path(args.output))
+    print("results in %s" % args.output)
+
+
+if __name__ == "__main__":
+    main()

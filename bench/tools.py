@@ -1,0 +1,69 @@
+"""How each tool is run and timed: the Docker CLI as a process, modules as a whole
+ansible-playbook run (with the module's own reported time where it reports one)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+
+class Toolbox:
+    """Runs CLI commands and single-task playbooks; measures wall time and peak RSS."""
+
+    def __init__(self, bench_venv, collections_path, work):
+        self.venv = Path(bench_venv)
+        self.collections_path = Path(collections_path)
+        self.work = Path(work)
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.rss_file = self.work / "rss.txt"
+        self.interpreter = self.work / "rss-python"
+        # The module runs under GNU time, which appends its peak RSS (KiB) to rss_file.
+        self.interpreter.write_text('#!/bin/sh\nexec /usr/bin/time -f %%M -a -o "%s" "%s" "$@"\n' % (self.rss_file, self.venv / "bin/python"))
+        self.interpreter.chmod(0o755)
+
+    def cli(self, argv):
+        """Run a shell command line; returns (seconds, None, None)."""
+        started = time.monotonic()
+        subprocess.run(argv, shell=isinstance(argv, str), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return time.monotonic() - started, None, self._no_rss()
+
+    def play(self, tasks):
+        """Run the module tasks in one playbook; returns (wall seconds, module seconds or None, peak RSS bytes)."""
+        token = uuid.uuid4().hex
+        results = self.work / ("results-%s.json" % token)
+        play_tasks = []
+        for index, task in enumerate(tasks):
+            play_tasks.append(dict(task, register="r%d" % index, vars={"ansible_python_interpreter": str(self.interpreter)}))
+        collect = "{{ [%s] | to_json }}" % ", ".join("r%d" % i for i in range(len(tasks)))
+        play_tasks.append({"ansible.builtin.copy": {"content": collect, "dest": str(results), "mode": "0644"}})
+        playbook = self.work / ("play-%s.yml" % token)
+        playbook.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": play_tasks}], sort_keys=False))
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(self.collections_path), ANSIBLE_LOCALHOST_WARNING="false",
+                   ANSIBLE_PYTHON_INTERPRETER=str(self.venv / "bin/python"), ANSIBLE_NOCOLOR="1")
+        self.rss_file.write_text("")
+        started = time.monotonic()
+        proc = subprocess.run([str(self.venv / "bin/ansible-playbook"), "-i", "localhost,", "-c", "local", str(playbook)],
+                              env=env, capture_output=True, text=True, check=False)
+        seconds = time.monotonic() - started
+        if proc.returncode != 0:
+            raise RuntimeError("playbook failed:\n%s\n%s" % (proc.stdout[-3000:], proc.stderr[-2000:]))
+        registered = json.loads(results.read_text())
+        module_seconds = [r.get("stats", {}).get("seconds") for r in registered]
+        module_seconds = sum(module_seconds) if all(s is not None for s in module_seconds) else None
+        for path in (results, playbook):
+            path.unlink()
+        return seconds, module_seconds, self._peak_rss()
+
+    def _peak_rss(self):
+        values = [int(line) for line in self.rss_file.read_text().split() if line.strip().isdigit()]
+        return max(values) * 1024 if values else None
+
+    @staticmethod
+    def _no_rss():
+        return None
