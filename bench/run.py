@@ -194,6 +194,12 @@ def run_cases(box, cases, args, results, engine_name):
             results["cases"].append(dict(entry, engine=engine_name, case=case))
 
 
+def playbook_floor(box, runs=3):
+    """Median wall time of a playbook whose one task does nothing: the part of every module
+    run that is ansible-playbook itself (start-up, inventory, module transfer)."""
+    return statistics.median(box.play([{"ansible.builtin.ping": {}}])[0] for _run in range(runs))
+
+
 def machine_facts(work):
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")), "")
     disk = subprocess.run(["df", "-h", "--output=source,fstype,size,avail", str(work)], capture_output=True, text=True, check=False).stdout
@@ -223,8 +229,10 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     box = Toolbox(venv, install_collection(work), work / "plays")
     context = build_context(work / ("context-%d" % size), size)
+    floor = playbook_floor(box)
     results = {"size_bytes": size, "rounds": args.rounds, "warmup": args.warmup, "smoke": args.smoke,
-               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "machine": machine_facts(work), "engines": {}, "cases": []}
+               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "engines": {}, "cases": [],
+               "machine": dict(machine_facts(work), playbook_floor_seconds=round(floor, 3))}
     for name in args.engines.split(","):
         engine = Engine(name, ENGINES[name])
         results["engines"][name] = engine.facts()
