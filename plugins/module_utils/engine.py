@@ -156,14 +156,7 @@ class EngineClient:
 
     def export_stream(self, container_id):
         """Yield the bytes of `docker export` of a container."""
-        with self._errors("exporting container", container_id):
-            response = self.api._get(self.api._url("/containers/{0}/export", container_id), stream=True)
-            self.api._raise_for_status(response)
-        try:
-            with self._errors("streaming the container export"):
-                yield from response.iter_content(CHUNK, decode_unicode=False)
-        finally:
-            response.close()
+        return self._get_stream(self.api._url("/containers/{0}/export", container_id), None, "exporting container", container_id)
 
     # Image transfer --------------------------------------------------------------------------
 
@@ -172,11 +165,15 @@ class EngineClient:
         params = {"names": list(names)}
         if platform:
             params["platform"] = _platform_json(platform)
-        with self._errors("saving", ", ".join(names)):
-            response = self.api._get(self.api._url("/images/get"), params=params, stream=True)
+        return self._get_stream(self.api._url("/images/get"), params, "saving", ", ".join(names))
+
+    def _get_stream(self, url, params, action, subject):
+        """Yield the body of a streamed GET in 1 MiB blocks; errors name the action."""
+        with self._errors(action, subject):
+            response = self.api._get(url, params=params, stream=True)
             self.api._raise_for_status(response)
         try:
-            with self._errors("streaming the saved images"):
+            with self._errors(action, subject):
                 yield from response.iter_content(CHUNK, decode_unicode=False)
         finally:
             response.close()
