@@ -22,7 +22,7 @@ sanity:
 	rm -rf $(COLLECTION_ROOT) && mkdir -p $(COLLECTION_ROOT)
 	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(COLLECTION_ROOT)
 	cd $(COLLECTION_ROOT) && git init -q && git add -A && \
-	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH ansible-test sanity --venv --python 3.11 --color no
+	  PATH=$(CURDIR)/$(VENV)/bin:$$PATH ansible-test sanity --venv --python 3.11 --color no $(SANITY_ARGS)
 
 unit:
 	$(PY) -m pytest -q tests/unit

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """airgap.docker benchmark: image_archive and container_archive beside the Docker CLI and
 community.docker, on both private engines, in interleaved rounds (A B A B ...).
 
@@ -98,66 +97,86 @@ def nothing():
     pass
 
 
+def playbook(*tasks):
+    """A tool run: the module tasks in one ansible-playbook run."""
+    def run(box):
+        return box.play(list(tasks))
+    return run
+
+
+def command(argv):
+    """A tool run: a command line, as a process."""
+    def run(box):
+        return box.cli(argv)
+    return run
+
+
+def removing(*paths):
+    """A preparation: remove outputs (and their sidecars) so that the run is cold."""
+    def prepare():
+        rm(*paths)
+    return prepare
+
+
 def container_cases(engine, files, container):
     """Container export/import, cold (outputs removed first) and warm."""
     host, d = engine.host, engine.docker
-    ours_container = [module(OURS + ".container_archive", container=container, path=str(files["c.tar.zst"]), docker_host=host),
-                      module(OURS + ".container_archive", state="imported", path=str(files["c.tar.zst"]), image="airgap-bench/imported:ours",
-                             docker_host=host)]
+    ours = playbook(
+        module(OURS + ".container_archive", container=container, path=str(files["c.tar.zst"]), docker_host=host),
+        module(OURS + ".container_archive", state="imported", path=str(files["c.tar.zst"]), image="airgap-bench/imported:ours", docker_host=host))
+    cli = command(" ".join(d("export", "-o", str(files["c.tar"]), container)) + " && "
+                  + " ".join(d("import", str(files["c.tar"]), "airgap-bench/imported:cli")))
 
-    def fresh_container_outputs():
+    def fresh_outputs():
         rm(files["c.tar"], files["c.tar.zst"])
         engine.remove_image("airgap-bench/imported:cli")
         engine.remove_image("airgap-bench/imported:ours")
 
-    cli_container = lambda box: box.cli(" ".join(d("export", "-o", str(files["c.tar"]), container)) + " && " + " ".join(  # noqa: E731
-        d("import", str(files["c.tar"]), "airgap-bench/imported:cli")))
     return [
-        ("container cold", [
-            ("docker export + import", True, fresh_container_outputs, cli_container),
-            ("container_archive export + import", False, fresh_container_outputs, lambda box: box.play(ours_container)),
-        ]),
-        ("container warm", [
-            ("docker export + import", True, nothing, cli_container),
-            ("container_archive export + import", False, nothing, lambda box: box.play(ours_container)),
-        ]),
+        ("container cold", [("docker export + import", True, fresh_outputs, cli),
+                            ("container_archive export + import", False, fresh_outputs, ours)]),
+        ("container warm", [("docker export + import", True, nothing, cli),
+                            ("container_archive export + import", False, nothing, ours)]),
     ]
 
 
 def image_cases(engine, files):
     """Each case: (name, [(tool, reference?, prepare, run)]); prepare() runs untimed before each run."""
     host, d = engine.host, engine.docker
-    img = IMAGE
-    save_cli = lambda box: box.cli(d("save", "-o", str(files["cli.tar"]), img))  # noqa: E731
-    ours_load = lambda path: lambda box: box.play([module(OURS + ".image_archive", path=str(path), state="loaded", docker_host=host)])  # noqa: E731
-    theirs_load = lambda box: box.play([module(THEIRS + ".docker_image_load", path=str(files["cli.tar"]), docker_host=host)])  # noqa: E731
-    unload = lambda: engine.remove_image(img)  # noqa: E731
+
+    def ours_save(path):
+        return playbook(module(OURS + ".image_archive", images=[IMAGE], path=str(files[path]), docker_host=host))
+
+    def ours_load(path):
+        return playbook(module(OURS + ".image_archive", path=str(files[path]), state="loaded", docker_host=host))
+
+    def unload():
+        engine.remove_image(IMAGE)
+
+    theirs_save = playbook(module(THEIRS + ".docker_image_export", names=[IMAGE], path=str(files["theirs.tar"]), docker_host=host))
+    theirs_load = playbook(module(THEIRS + ".docker_image_load", path=str(files["cli.tar"]), docker_host=host))
+    cli_load = command(d("load", "-i", str(files["cli.tar"])))
     return [
         ("cold save", [
-            ("docker save -o", True, lambda: rm(files["cli.tar"]), save_cli),
-            ("community.docker docker_image_export", False, lambda: rm(files["theirs.tar"]),
-             lambda box: box.play([module(THEIRS + ".docker_image_export", names=[img], path=str(files["theirs.tar"]), docker_host=host)])),
-            ("image_archive none", False, lambda: rm(files["ours.tar"]),
-             lambda box: box.play([module(OURS + ".image_archive", images=[img], path=str(files["ours.tar"]), docker_host=host)])),
-            ("image_archive zstd", False, lambda: rm(files["ours.tar.zst"]),
-             lambda box: box.play([module(OURS + ".image_archive", images=[img], path=str(files["ours.tar.zst"]), docker_host=host)])),
+            ("docker save -o", True, removing(files["cli.tar"]), command(d("save", "-o", str(files["cli.tar"]), IMAGE))),
+            ("community.docker docker_image_export", False, removing(files["theirs.tar"]), theirs_save),
+            ("image_archive none", False, removing(files["ours.tar"]), ours_save("ours.tar")),
+            ("image_archive zstd", False, removing(files["ours.tar.zst"]), ours_save("ours.tar.zst")),
         ]),
         ("warm save", [
-            ("community.docker docker_image_export", True, nothing,
-             lambda box: box.play([module(THEIRS + ".docker_image_export", names=[img], path=str(files["theirs.tar"]), docker_host=host)])),
-            ("image_archive", False, nothing,
-             lambda box: box.play([module(OURS + ".image_archive", images=[img], path=str(files["ours.tar.zst"]), docker_host=host)])),
+            ("community.docker docker_image_export", True, nothing, theirs_save),
+            ("image_archive", False, nothing, ours_save("ours.tar.zst")),
         ]),
         ("cold load", [
-            ("docker load -i", True, unload, lambda box: box.cli(d("load", "-i", str(files["cli.tar"])))),
+            ("docker load -i", True, unload, cli_load),
             ("community.docker docker_image_load", False, unload, theirs_load),
-            ("image_archive from .tar", False, unload, ours_load(files["ours.tar"])),
-            ("image_archive from .tar.zst", False, unload, ours_load(files["ours.tar.zst"])),
+            ("image_archive from .tar", False, unload, ours_load("ours.tar")),
+            ("image_archive from .tar.zst", False, unload, ours_load("ours.tar.zst")),
         ]),
         ("warm load", [
-            ("docker load -i", True, nothing, lambda box: box.cli(d("load", "-i", str(files["cli.tar"])))),
+            ("docker load -i", True, nothing, cli_load),
             ("community.docker docker_image_load", False, nothing, theirs_load),
-            ("image_archive", False, nothing, ours_load(files["ours.tar.zst"])),
+            ("image_archive", False, nothing, ours_load("ours.tar.zst")),
         ]),
     ]
 
