@@ -242,8 +242,8 @@ class ImageArchiveManager(ArchiveManager):
         if self.check_mode:
             self.finish(True, "would save: " + reason, "saved", None, images=[self._wanted_result(w) for w in wanted])
             return
-        content = self._save(wanted, requests, kind, level, platform)
-        self.finish(True, "saved: " + reason, "saved", content.facts(self.path), images=self._images_result(self._recorded_images))
+        content, records = self._save(wanted, requests, kind, level, platform)
+        self.finish(True, "saved: " + reason, "saved", content.facts(self.path), images=self._images_result(records))
 
     def _normalize_request(self, request):
         request = request.strip()
@@ -280,7 +280,7 @@ class ImageArchiveManager(ArchiveManager):
         estimate = sum(w.size for w in wanted)
         target, content = image_transfer.save_to_temp(self.engine, names, self.path, kind, level, platform, estimate)
         try:
-            self._recorded_images = self._match_saved(wanted, content.images)
+            records = self._match_saved(wanted, content.images)
         except EngineError:
             target.abort()
             raise
@@ -289,12 +289,12 @@ class ImageArchiveManager(ArchiveManager):
         def make_sidecar(stat):
             archive = dict(content.facts(self.path), mtime_ns=stat.st_mtime_ns, tar_size=content.tar_size)
             archive.pop("path")
-            return sidecar.build(archive, self._recorded_images, engine_facts, {"images": requests, "platform": platform})
+            return sidecar.build(archive, records, engine_facts, {"images": requests, "platform": platform})
 
         archive_stream.commit_archive(target, self.path, make_sidecar)
         self.add_stats(content.stats)
         self.apply_file_attributes(True)
-        return content
+        return content, records
 
     def _match_saved(self, wanted, archived):
         """Pair each wanted engine image with its entry in the new archive (sanity check)."""
