@@ -39,6 +39,7 @@ demo: bootstrap
 	tests/harness/demo.sh
 
 engines-stop:
+	tests/harness/fleet.sh stop
 	tests/harness/engines.sh stop
 
 clean:

@@ -26,6 +26,15 @@ options:
     description:
       - Compression level; V(1) to V(9) for gzip (default V(6)), V(-7) to V(22) for zstd (default V(3)).
     type: int
+  checksum:
+    description:
+      - The SHA-256 the archive file must have, as V(sha256:<hex>) or 64 hex digits. Used when loading or importing,
+        ignored when writing.
+      - The module fails before the engine keeps anything when the archive does not match, at once when its sidecar
+        records another checksum and otherwise while streaming it to the engine.
+      - Give it when the expected checksum comes from a trusted source, such as a signed bundle manifest, rather than
+        from the sidecar that travels with the archive.
+    type: str
 notes:
   - Next to the archive the module writes a small metadata file, C(<path>.airgap.json) (the sidecar), with the
     archive's size and sha256 and what it holds. It makes a re-run decide without reading the archive, and lets

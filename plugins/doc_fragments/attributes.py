@@ -19,9 +19,29 @@ attributes:
     description:
       - When run twice in a row in the same environment with the same parameters, the second run reports no change
         and modifies nothing.
+"""
+
+    # For the modules that talk to a Docker engine.
+    ACTION_GROUP = r"""
+options: {}
+attributes:
   action_group:
     description: Use C(group/airgap.docker.docker) in C(module_defaults) to set defaults for this module.
     support: full
     membership:
       - airgap.docker.docker
+"""
+
+    # For modules that only read.
+    INFO_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    support: full
+    details: The module changes nothing; it runs the same in check mode.
+  diff_mode:
+    support: N/A
+    details: The module changes nothing.
+  idempotent:
+    support: full
 """

@@ -19,7 +19,8 @@ import io
 import json
 import tarfile
 
-from ansible_collections.airgap.docker.plugins.module_utils.identity import RUNTIME_KEYS
+from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
+from ansible_collections.airgap.docker.plugins.module_utils.identity import RUNTIME_KEYS, fingerprint_from_config_blob
 from ansible_collections.airgap.docker.plugins.module_utils.references import full_name, split_repo_tag
 
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
@@ -136,3 +137,24 @@ class ImportArchive:
 
     def tail(self):
         return _padding(self.layer_size) + b"\0" * 1024
+
+
+def import_plan(name, layer_sha256, layer_size, created, platform, config, comment=None):
+    """(ImportArchive, ArchiveImage) for importing a layer as image `name`.
+
+    The ArchiveImage is the identity the engine will report, known before anything is imported:
+    what lets a host tell, without the archive, whether it already holds the import.
+    """
+    config_bytes = image_config(layer_sha256, created, platform, config, comment)
+    archive = ImportArchive(name, config_bytes, layer_sha256, layer_size)
+    image = ArchiveImage(archive.config_digest, tags=[name], manifest_digest=archive.manifest_digest, diff_ids=[layer_sha256],
+                         fingerprint=fingerprint_from_config_blob(json.loads(config_bytes)), created=created,
+                         os=platform.get("os"), architecture=platform.get("architecture"), size=layer_size)
+    return archive, image
+
+
+def planned_from_sidecar(meta, name):
+    """The image a default import (configuration restored, no changes) of a container archive creates."""
+    layer = meta.get("layer") or {}
+    return import_plan(name, layer.get("sha256"), layer.get("size") or 0, meta.get("created"), meta.get("platform") or {},
+                       meta.get("config") or {})[1]

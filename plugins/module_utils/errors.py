@@ -50,3 +50,7 @@ class SpaceError(AirgapError):
 
 class InvalidInput(AirgapError):
     """An option value that cannot be used."""
+
+
+class SignatureError(AirgapError):
+    """A bundle's signature is missing, invalid or from a key that is not allowed."""

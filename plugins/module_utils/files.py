@@ -13,7 +13,7 @@ import queue
 import tempfile
 import threading
 
-from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, SpaceError
+from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, InvalidInput, SpaceError
 
 CHUNK = 1 << 20
 
@@ -24,6 +24,27 @@ def human_size(num):
             return ("%d %s" % (num, unit)) if unit == "B" else ("%.1f %s" % (num, unit))
         num /= 1024.0
     return "%d B" % num  # pragma: no cover
+
+
+def parse_sha256(value):
+    """A SHA-256 given as `sha256:<hex>` or `<hex>`, as bare lowercase hex."""
+    text = str(value).strip().lower()
+    if text.startswith("sha256:"):
+        text = text[len("sha256:"):]
+    if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+        raise InvalidInput("%r is not a SHA-256 checksum (64 hex digits, optionally prefixed with sha256:)." % value)
+    return text
+
+
+def file_sha256(path):
+    """(sha256 hex, size) of a file, read in chunks."""
+    digest = hashlib.sha256()
+    size = 0
+    with open_for_reading(path) as handle:
+        for chunk in read_chunks(handle):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
 
 
 def free_bytes(directory):

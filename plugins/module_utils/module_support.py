@@ -18,8 +18,8 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 from ansible_collections.airgap.docker.plugins.module_utils import compression
 from ansible_collections.airgap.docker.plugins.module_utils.engine import DOCKER_IMPORT_ERROR, EngineClient
 from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ChecksumMismatch
-from ansible_collections.airgap.docker.plugins.module_utils.files import check_writable_directory
-from ansible_collections.airgap.docker.plugins.module_utils.sidecar import sidecar_path
+from ansible_collections.airgap.docker.plugins.module_utils.files import check_writable_directory, parse_sha256
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import KIND_IMAGES, read_sidecar, sidecar_path
 
 ENGINE_ARGUMENT_SPEC = dict(
     docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"],
@@ -36,6 +36,7 @@ ENGINE_ARGUMENT_SPEC = dict(
 ARCHIVE_ARGUMENT_SPEC = dict(
     compression=dict(type="str", default="auto", choices=["auto", "none", "gzip", "zstd"]),
     compression_level=dict(type="int"),
+    checksum=dict(type="str"),
 )
 
 
@@ -94,6 +95,7 @@ class ArchiveManager:
     """
 
     writes_state = None
+    sidecar_kind = KIND_IMAGES
     handlers = {}  # state -> name of the method that ensures it; any other state is `absent`
 
     def __init__(self, module):
@@ -113,7 +115,19 @@ class ArchiveManager:
 
     def run(self):
         getattr(self, self.handlers.get(self.params["state"], "ensure_absent"))()
+        self._add_sidecar()
         return self.result
+
+    def _add_sidecar(self):
+        """Return the sidecar of a written archive that is current, so that a playbook can carry
+        what the archive holds (a bundle manifest does) without reading the file back."""
+        if self.params["state"] != self.writes_state or "archive" not in self.result:
+            return
+        if self.check_mode and self.result["changed"]:
+            return  # the sidecar on disk describes the archive a real run would replace
+        meta = read_sidecar(self.path, kind=self.sidecar_kind)
+        if meta is not None:
+            self.result["sidecar"] = meta
 
     def writing_compression(self):
         """(kind, level) for writing the archive; fails before any work when they cannot be used."""
@@ -131,6 +145,20 @@ class ArchiveManager:
                 "%s is %d bytes but its sidecar %s records %s: the archive is truncated or was replaced. Nothing was "
                 "%s; copy the archive again, or remove the sidecar if the archive was replaced on purpose."
                 % (self.path, stat.st_size, sidecar_path(self.path), recorded, verb))
+
+    def expected_sha256(self, recorded, verb):
+        """The sha256 the archive must have: the checksum option, which must agree with what the
+        sidecar (or a read of the archive) recorded, else the recorded one."""
+        given = self.params.get("checksum")
+        if not given:
+            return recorded
+        expected = parse_sha256(given)
+        if recorded and recorded != expected:
+            raise ChecksumMismatch(
+                "%s has sha256 %s according to %s, but checksum asks for %s: it is not the expected archive. Nothing was %s."
+                % (self.path, recorded, "its sidecar" if os.path.exists(sidecar_path(self.path)) else "a read of the file",
+                   expected, verb))
+        return expected
 
     def finish(self, changed, msg, actions, archive=None, **extra):
         """Record the outcome; an unchanged archive may still need its file attributes set."""

@@ -28,6 +28,7 @@ extends_documentation_fragment:
   - airgap.docker.engine
   - airgap.docker.archive
   - airgap.docker.attributes
+  - airgap.docker.attributes.action_group
   - ansible.builtin.files
 attributes:
   check_mode:
@@ -197,6 +198,12 @@ image:
     manifest_digest:
       description: Digest of the image manifest.
       type: str
+sidecar:
+  description:
+    - The archive's sidecar document, as written next to it in C(<path>.airgap.json), for example to build a bundle
+      manifest without reading the file back.
+  returned: with O(state=exported) when the archive is current, except in check mode when it would be rewritten
+  type: dict
 diff:
   description: Before and after, in diff mode (C(--diff)).
   returned: when diff mode is on
@@ -227,7 +234,6 @@ stats:
 """
 
 import datetime
-import json
 import os
 
 from ansible_collections.airgap.docker.plugins.module_utils import (
@@ -239,11 +245,9 @@ from ansible_collections.airgap.docker.plugins.module_utils import (
     image_transfer,
     sidecar,
 )
-from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
 from ansible_collections.airgap.docker.plugins.module_utils.dockerfile_changes import apply_changes
 from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ContainerNotFound
 from ansible_collections.airgap.docker.plugins.module_utils.files import stat_or_none
-from ansible_collections.airgap.docker.plugins.module_utils.identity import fingerprint_from_config_blob
 from ansible_collections.airgap.docker.plugins.module_utils.module_support import (
     ARCHIVE_ARGUMENT_SPEC,
     ArchiveManager,
@@ -259,6 +263,7 @@ class ContainerArchiveManager(ArchiveManager):
     """Decides what a run must do, honours check mode, then does it."""
 
     writes_state = "exported"
+    sidecar_kind = KIND
     handlers = {"exported": "ensure_exported", "imported": "ensure_imported"}
 
     # exported -------------------------------------------------------------------------------
@@ -384,11 +389,8 @@ class ContainerArchiveManager(ArchiveManager):
         config = apply_changes(config, self.params["changes"])
         created = (meta or {}).get("created") or _rfc3339(layer.newest_mtime)
         platform = (meta or {}).get("platform") or self._engine_platform()
-        config_bytes = container_image.image_config(layer.tar_sha256, created, platform, config, self.params["comment"])
-        archive = container_image.ImportArchive(name, config_bytes, layer.tar_sha256, layer.tar_size)
-        wanted = ArchiveImage(archive.config_digest, tags=[name], manifest_digest=archive.manifest_digest,
-                              diff_ids=[layer.tar_sha256], fingerprint=fingerprint_from_config_blob(json.loads(config_bytes)),
-                              created=created)
+        archive, wanted = container_image.import_plan(name, layer.tar_sha256, layer.tar_size, created, platform, config,
+                                                      self.params["comment"])
         lookup = image_plans.EngineLookup(self.engine.inspect_image, self.engine.list_images)
         step = image_plans.load_steps([wanted], lookup)[0]
         facts = {"path": self.path, "size": layer.archive_size, "sha256": layer.archive_sha256,
@@ -426,12 +428,12 @@ class ContainerArchiveManager(ArchiveManager):
         if meta is None:
             layer = container_transfer.scan_layer_archive(self.path)
             self.add_stats(layer.stats)
-            return layer, None, None
+            return layer, None, self.expected_sha256(layer.archive_sha256, "imported")
         archive = meta.get("archive") or {}
         self.check_sidecar_size(meta, stat, "imported")
-        layer = container_transfer.LayerFacts(meta["layer"]["sha256"], meta["layer"]["size"], kind,
-                                              archive.get("sha256"), stat.st_size)
-        return layer, meta, archive.get("sha256")
+        expected = self.expected_sha256(archive.get("sha256"), "imported")
+        layer = container_transfer.LayerFacts(meta["layer"]["sha256"], meta["layer"]["size"], kind, expected, stat.st_size)
+        return layer, meta, expected
 
     def _engine_platform(self):
         version = self.engine.version()

@@ -24,6 +24,7 @@ extends_documentation_fragment:
   - airgap.docker.engine
   - airgap.docker.archive
   - airgap.docker.attributes
+  - airgap.docker.attributes.action_group
   - ansible.builtin.files
 attributes:
   check_mode:
@@ -170,6 +171,12 @@ images:
     size:
       description: Bytes of the image's layers in the archive, or the image's size in the engine for a save.
       type: int
+sidecar:
+  description:
+    - The archive's sidecar document, as written next to it in C(<path>.airgap.json), for example to build a bundle
+      manifest without reading the file back.
+  returned: with O(state=saved) when the archive is current, except in check mode when it would be rewritten
+  type: dict
 diff:
   description: Before and after, in diff mode (C(--diff)).
   returned: when diff mode is on
@@ -357,12 +364,13 @@ class ImageArchiveManager(ArchiveManager):
         if meta is None:
             content = image_transfer.scan_archive(self.path)
             self.add_stats(content.stats)
-            return content, None
+            return content, self.expected_sha256(content.sha256, "loaded")
         archive = meta.get("archive") or {}
         self.check_sidecar_size(meta, stat, "loaded")
+        expected = self.expected_sha256(archive.get("sha256"), "loaded")
         content = image_transfer.ArchiveContent(kind, archive.get("layout"), sidecar.images_of(meta), size=stat.st_size,
-                                                sha256=archive.get("sha256"))
-        return content, archive.get("sha256")
+                                                sha256=expected)
+        return content, expected
 
     def _load(self, content, expected_sha256, platform):
         _messages, stats = image_transfer.load_archive(self.engine, self.path, content.compression, expected_sha256, platform)

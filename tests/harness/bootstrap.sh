@@ -31,3 +31,7 @@ if [ ! -x "$MANAGED_VENV/bin/python" ] || ! "$MANAGED_VENV/bin/python" -c 'impor
   "$MANAGED_VENV/bin/pip" install --disable-pip-version-check -q 'docker>=7' zstandard
   chmod -R a+rX "$MANAGED_VENV"
 fi
+
+# The simulated fleet of managed hosts (sshd per host, each with its own engine); after the
+# managed venv, which the hosts' Ansible modules run with.
+tests/harness/fleet.sh start

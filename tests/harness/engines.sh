@@ -3,6 +3,7 @@
 #
 #   classic: Debian bookworm's docker.io 20.10, graph-driver (overlay2) image store
 #   modern:  Debian trixie's docker.io 26.1 with the containerd image store
+#   source:  a second classic engine, the source host of the simulated fleet (fleet.sh)
 #
 # Each engine has its own data-root, exec-root, pidfile, socket and containerd
 # namespace, no bridge and no iptables rules, and a proxy pointing at a closed
@@ -15,7 +16,7 @@ ROOT=${AIRGAP_ENGINES_ROOT:-/var/tmp/airgap-engines}
 TRIXIE=$ROOT/trixie            # unpacked trixie .debs (dpkg -x), not installed
 RUN=$ROOT/run
 CLOSED_PROXY=http://127.0.0.1:9  # discard port: nothing listens, a pull fails fast
-ENGINES=(classic modern)
+ENGINES=(classic modern source)
 
 log() { printf 'engines: %s\n' "$*" >&2; }
 
@@ -55,9 +56,10 @@ install_trixie_engine() {
 
 write_configs() {
   mkdir -p "$RUN"
-  cat >"$ROOT/classic.json" <<JSON
-{"storage-driver": "overlay2"}
-JSON
+  local classic
+  for classic in classic source; do
+    printf '{"storage-driver": "overlay2"}\n' >"$ROOT/$classic.json"
+  done
   cat >"$ROOT/modern.json" <<JSON
 {"features": {"containerd-snapshotter": true}}
 JSON
@@ -68,7 +70,7 @@ engine_ready() { docker -H "unix://$(socket_of "$1")" version >/dev/null 2>&1; }
 start_engine() {
   local name=$1 dockerd path
   engine_ready "$name" && { log "$name already running"; return 0; }
-  if [ "$name" = classic ]; then
+  if [ "$name" != modern ]; then  # classic and source: bookworm's dockerd
     dockerd=/usr/sbin/dockerd; path=/usr/sbin:/usr/bin:/sbin:/bin
   else
     dockerd=$TRIXIE/usr/sbin/dockerd; path=$TRIXIE/usr/sbin:$TRIXIE/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin
@@ -113,6 +115,7 @@ case ${1:-} in
             else echo "$e: down"; fi
           done ;;
   env) echo "AIRGAP_CLASSIC_HOST=unix://$(socket_of classic)"
-       echo "AIRGAP_MODERN_HOST=unix://$(socket_of modern)" ;;
+       echo "AIRGAP_MODERN_HOST=unix://$(socket_of modern)"
+       echo "AIRGAP_SOURCE_HOST=unix://$(socket_of source)" ;;
   *) echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;
 esac

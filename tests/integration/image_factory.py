@@ -109,9 +109,9 @@ class ImageFactory:
     def container_state(self, container):
         return self.client.inspect_container(container)["State"]
 
-    def run_image(self, image, name):
-        """Run image with no command given and return what it printed."""
-        container = self.create_container(image, name)
+    def run_image(self, image, name, command=None):
+        """Run image (with its own command unless one is given) and return what it printed."""
+        container = self.create_container(image, name, command)
         try:
             self.client.start(container)
             status = self.client.wait(container, timeout=60)

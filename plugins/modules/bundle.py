@@ -1,0 +1,335 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) airgap.docker contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: bundle
+short_description: Write and verify the manifest of an air-gap bundle of image and container archives
+version_added: 0.1.0
+description:
+  - A bundle is a directory of archives written by M(airgap.docker.image_archive) and M(airgap.docker.container_archive)
+    that travels to sites without a registry, for example on removable media. Its C(manifest.json) says what every
+    archive holds and its checksum, C(SHA256SUMS) lets C(sha256sum -c) check the files, and an optional SSH signature
+    (C(manifest.json.sig)) says who packed it.
+  - V(present) writes the manifest, the archives' sidecars, C(SHA256SUMS) and the signature for archives already
+    in the directory, and removes the files of archives an earlier manifest listed and this one does not.
+  - V(verified) checks a bundle before anything of it is used and returns its manifest.
+  - The M(airgap.docker.migrate) role uses this module on the controller; the bundle format is described in
+    C(docs/bundle-format.md).
+author:
+  - airgap.docker contributors (@airgap-docker)
+extends_documentation_fragment:
+  - airgap.docker.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Check mode reports which files would be written or removed and writes nothing.
+  diff_mode:
+    support: full
+    details: Shows the archives listed in the manifest before and after.
+  idempotent:
+    support: full
+options:
+  path:
+    description:
+      - The bundle directory.
+    type: path
+    required: true
+  state:
+    description:
+      - V(present) writes the manifest and what goes with it; V(verified) only reads and checks.
+    type: str
+    choices: [present, verified]
+    default: verified
+  archives:
+    description:
+      - With O(state=present), the archives the bundle holds. Their files must be in the bundle, or be put there later
+        (the manifest is written from the sidecars).
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description:
+          - The archive's path inside the bundle, V(images/<file>) or V(containers/<file>).
+        type: str
+        required: true
+      sidecar:
+        description:
+          - The archive's sidecar document (the content of C(<archive>.airgap.json) written next to it by the module
+            that wrote it).
+        type: dict
+        required: true
+      image:
+        description:
+          - For a container archive, the image it becomes when imported, as V(repo:tag).
+        type: str
+  source:
+    description:
+      - With O(state=present), facts about where the archives come from, recorded in the manifest as they are, for
+        example the source host's inventory name. Keep them free of times and other changing values, or the manifest
+        stops being reproducible.
+    type: dict
+    default: {}
+  signing_key:
+    description:
+      - With O(state=present), a private SSH key (without passphrase) to sign the manifest with, using
+        C(ssh-keygen -Y sign) with the namespace V(airgap.docker-bundle).
+      - Without it, a signature left by an earlier run is removed, since it would no longer say who packed the bundle.
+    type: path
+  allowed_signers:
+    description:
+      - With O(state=verified), an OpenSSH allowed signers file (see C(ssh-keygen(1))). The bundle must be signed by
+        one of its keys for the namespace V(airgap.docker-bundle); an unsigned or wrongly signed bundle fails the
+        module before anything else is read.
+    type: path
+  verify_archives:
+    description:
+      - With O(state=verified), paths of the archives whose content to check against the manifest's sha256 now.
+        Sizes and sidecars are checked for every archive.
+      - Omitted, every archive is checked; V([]) checks none (the modules that load archives check them again while
+        loading).
+      - Checksums already computed on this controller are remembered in C(.airgap-verified.json) by file size and
+        modification time, so a re-run does not read the archives again. That file is not part of the bundle.
+    type: list
+    elements: str
+notes:
+  - Packing the same archives twice gives byte-identical manifests, sidecars and C(SHA256SUMS), and with an Ed25519 or
+    RSA key identical signatures. The manifest's C(created) is the newest creation time of what it holds, not the time of
+    packing.
+requirements:
+  - C(ssh-keygen) from OpenSSH 8.2 or newer, to sign or verify.
+seealso:
+  - name: Air-gap runbook
+    description: Moving images to a site without network access with this collection.
+    link: https://github.com/airgap-docker/airgap.docker/blob/main/docs/air-gap-runbook.md
+"""
+
+EXAMPLES = r"""
+- name: Check a bundle that arrived on media, and that our release key signed it
+  airgap.docker.bundle:
+    path: /media/transfer/bundle
+    allowed_signers: /etc/airgap/allowed_signers
+  register: bundle
+
+- name: Show what it holds
+  ansible.builtin.debug:
+    msg: "{{ bundle.images | map(attribute='tags') | flatten }}"
+"""
+
+RETURN = r"""
+msg:
+  description: What was done or found.
+  returned: always
+  type: str
+manifest:
+  description: The bundle's manifest (see C(docs/bundle-format.md)).
+  returned: success
+  type: dict
+images:
+  description: Every image the bundle delivers, each with the bundle path of the archive that carries it (V(archive)).
+  returned: success
+  type: list
+  elements: dict
+signer:
+  description: The allowed signers principal whose key signed the manifest; null when not checked.
+  returned: success
+  type: str
+files:
+  description: Files written (V(written)) and removed (V(removed)), relative to O(path).
+  returned: with O(state=present)
+  type: dict
+bytes_hashed:
+  description: Bytes of archives read to compute checksums in this run.
+  returned: with O(state=verified)
+  type: int
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.airgap.docker.plugins.module_utils import bundle, signing
+from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ChecksumMismatch, SignatureError
+from ansible_collections.airgap.docker.plugins.module_utils.files import file_sha256, stat_or_none, write_bytes_atomically
+
+
+class BundleManager:
+    """Decides what a run must do, honours check mode, then does it."""
+
+    def __init__(self, module):
+        self.module = module
+        self.params = module.params
+        self.path = self.params["path"]
+        self.check_mode = module.check_mode
+        self.result = {"changed": False}
+
+    def run(self):
+        if self.params["state"] == "present":
+            self.ensure_present()
+        else:
+            self.ensure_verified()
+        return self.result
+
+    # present --------------------------------------------------------------------------------
+
+    def ensure_present(self):
+        entries, sidecars = [], {}
+        for item in self.params["archives"]:
+            entry, sidecar_bytes = bundle.archive_entry(item["path"], item["sidecar"], item.get("image"))
+            entries.append(entry)
+            sidecars[entry["sidecar"]["path"]] = sidecar_bytes
+        manifest = bundle.build_manifest(entries, self.params["source"])
+        manifest_bytes = bundle.encode(manifest)
+        old_manifest = self._old_manifest()
+
+        wanted = dict(sidecars)
+        wanted[bundle.MANIFEST] = manifest_bytes
+        wanted[bundle.SUMS] = bundle.render_sums(manifest, manifest_bytes)
+        writes = sorted(name for name, data in wanted.items() if self._read(name) != data)
+        signature, sign_action = self._signature_plan(manifest_bytes)
+        if sign_action == "write":
+            writes.append(bundle.SIGNATURE)
+        removals = [p for p in bundle.stale_files(old_manifest, manifest) if os.path.lexists(os.path.join(self.path, p))]
+        if sign_action == "remove":
+            removals.append(bundle.SIGNATURE)
+
+        if self.module._diff:
+            self.result["diff"] = {"before": {"archives": sorted(bundle.listed_files(old_manifest))},
+                                   "after": {"archives": sorted(bundle.listed_files(manifest))}}
+        if not self.check_mode:
+            self._apply(wanted, writes, signature, removals)
+        changed = bool(writes or removals)
+        verb = "would update" if self.check_mode and changed else ("updated" if changed else "up to date:")
+        self.result.update(changed=changed, manifest=manifest, images=bundle.manifest_images(manifest), signer=None,
+                           files={"written": writes, "removed": removals},
+                           msg="%s the bundle %s (%d archive(s))" % (verb, self.path, len(entries)))
+
+    def _old_manifest(self):
+        try:
+            return bundle.read_manifest(self.path)[0]
+        except ArchiveError:
+            return None  # not ours or damaged: it is replaced, nothing it lists is removed
+
+    def _read(self, name):
+        try:
+            with open(os.path.join(self.path, name), "rb") as handle:
+                return handle.read()
+        except OSError:
+            return None
+
+    def _signature_plan(self, manifest_bytes):
+        """(signature bytes or None, 'keep' | 'write' | 'remove' | 'none')."""
+        current = self._read(bundle.SIGNATURE)
+        key = self.params["signing_key"]
+        if not key:
+            return None, ("remove" if current is not None else "none")
+        if current is not None and signing.signed_by_key(key, current, manifest_bytes):
+            return current, "keep"
+        return signing.sign(key, manifest_bytes), "write"
+
+    def _apply(self, wanted, writes, signature, removals):
+        for area in sorted(bundle.AREAS.values()):
+            os.makedirs(os.path.join(self.path, area), exist_ok=True)
+        cache = bundle.VerifiedCache(self.path)
+        for name in removals:
+            os.unlink(os.path.join(self.path, name))
+            cache.forget(name)
+        # The signature goes last: until it is in place the bundle does not claim a signer.
+        for name in sorted(writes, key=lambda n: (n == bundle.SIGNATURE, n == bundle.MANIFEST, n)):
+            data = signature if name == bundle.SIGNATURE else wanted[name]
+            write_bytes_atomically(os.path.join(self.path, name), data)
+        cache.save()
+
+    # verified -------------------------------------------------------------------------------
+
+    def ensure_verified(self):
+        if not os.path.isdir(self.path):
+            raise ArchiveError("The bundle directory %s does not exist." % self.path)
+        manifest, manifest_bytes = bundle.read_manifest(self.path)
+        if manifest is None:
+            raise ArchiveError("%s is not a bundle: it has no %s." % (self.path, bundle.MANIFEST))
+        signer = self._check_signature(manifest_bytes)
+        bundle.check_sums_file(self.path, manifest, manifest_bytes)
+        hashed = self._check_files(manifest)
+        self.result.update(manifest=manifest, images=bundle.manifest_images(manifest), signer=signer, bytes_hashed=hashed,
+                           msg="the bundle %s is intact%s (%d archive(s))" % (
+                               self.path, ", signed by %s" % signer if signer else "", len(manifest.get("archives") or [])))
+
+    def _check_signature(self, manifest_bytes):
+        allowed = self.params["allowed_signers"]
+        if not allowed:
+            return None
+        signature = self._read(bundle.SIGNATURE)
+        if signature is None:
+            raise SignatureError("The bundle %s is not signed (no %s), and allowed_signers requires a signature; "
+                                 "nothing of it was used." % (self.path, bundle.SIGNATURE))
+        return signing.verify(allowed, signature, manifest_bytes)
+
+    def _check_files(self, manifest):
+        listed = self.params["verify_archives"]
+        cache = bundle.VerifiedCache(self.path)
+        hashed = 0
+        try:
+            for entry in manifest.get("archives") or []:
+                self._check_sidecar(entry)
+                full = bundle.bundle_file(self.path, entry["path"])
+                stat = stat_or_none(full)
+                if stat is None:
+                    raise ArchiveError("%s is missing from the bundle %s." % (entry["path"], self.path))
+                if stat.st_size != entry["size"]:
+                    raise ChecksumMismatch("%s is %d bytes, the manifest says %d: it is truncated or was replaced."
+                                           % (full, stat.st_size, entry["size"]))
+                if listed is not None and entry["path"] not in listed:
+                    continue
+                digest, size, computed = cache.sha256(entry["path"], full)
+                hashed += size if computed else 0
+                if digest != entry["sha256"]:
+                    cache.forget(entry["path"])
+                    raise ChecksumMismatch("%s has sha256 %s, the manifest says %s: the archive was altered or damaged; "
+                                           "nothing of the bundle was used." % (full, digest, entry["sha256"]))
+        finally:
+            if not self.check_mode:
+                cache.save()
+        return hashed
+
+    def _check_sidecar(self, entry):
+        full = bundle.bundle_file(self.path, entry["sidecar"]["path"])
+        if stat_or_none(full) is None:
+            raise ArchiveError("%s is missing from the bundle %s." % (entry["sidecar"]["path"], self.path))
+        digest = file_sha256(full)[0]
+        if digest != entry["sidecar"]["sha256"]:
+            raise ChecksumMismatch("%s has sha256 %s, the manifest says %s: the sidecar was altered."
+                                   % (full, digest, entry["sidecar"]["sha256"]))
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            path=dict(type="path", required=True),
+            state=dict(type="str", default="verified", choices=["present", "verified"]),
+            archives=dict(type="list", elements="dict", default=[], options=dict(
+                path=dict(type="str", required=True),
+                sidecar=dict(type="dict", required=True),
+                image=dict(type="str"),
+            )),
+            source=dict(type="dict", default={}),
+            signing_key=dict(type="path", no_log=False),
+            allowed_signers=dict(type="path"),
+            verify_archives=dict(type="list", elements="str"),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = BundleManager(module).run()
+    except AirgapError as exc:
+        module.fail_json(msg=exc.msg)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

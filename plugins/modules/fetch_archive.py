@@ -1,0 +1,87 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) airgap.docker contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: fetch_archive
+short_description: Copy an archive from a managed host into a bundle on the controller, streamed and verified
+version_added: 0.1.0
+description:
+  - Copies an archive written by M(airgap.docker.image_archive) or M(airgap.docker.container_archive) from the managed
+    host into a bundle directory on the controller with the connection's own file transfer (sftp or scp over ssh),
+    which streams from file to file. Memory does not grow with the archive's size, also with C(become), where
+    M(ansible.builtin.fetch) reads the whole file into memory.
+  - The copy is written under a temporary name, checked against O(sha256) and O(size), and only then renamed into
+    place; a copy that does not match is removed and the task fails.
+  - A copy already in the bundle that matches is kept and nothing is transferred. Checksums computed on the controller
+    are remembered in the bundle's C(.airgap-verified.json) by file size and modification time.
+  - The file is read as the user Ansible logs in as, not the C(become) user; the M(airgap.docker.migrate) role writes
+    its archives owned by that user.
+author:
+  - airgap.docker contributors (@airgap-docker)
+extends_documentation_fragment:
+  - airgap.docker.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Check mode reports whether the archive would be copied and copies nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+options:
+  src:
+    description:
+      - Absolute path of the archive on the managed host.
+    type: str
+    required: true
+  bundle:
+    description:
+      - The bundle directory on the controller.
+    type: path
+    required: true
+  path:
+    description:
+      - Where the archive goes inside the bundle, V(images/<file>) or V(containers/<file>).
+    type: str
+    required: true
+  sha256:
+    description:
+      - SHA-256 the archive must have, for example the one its sidecar records.
+    type: str
+    required: true
+  size:
+    description:
+      - Size in bytes the archive must have.
+    type: int
+    required: true
+notes:
+  - This is an action plugin; it runs on the controller and needs no Python on the managed host.
+seealso:
+  - module: airgap.docker.push_archive
+  - module: airgap.docker.bundle
+"""
+
+EXAMPLES = r"""
+- name: Bring the saved archive to the controller
+  airgap.docker.fetch_archive:
+    src: /var/tmp/airgap.docker/app.tar.zst
+    bundle: /srv/bundles/2026-11
+    path: images/app.tar.zst
+    sha256: "{{ saved.archive.sha256 }}"
+    size: "{{ saved.archive.size }}"
+"""
+
+RETURN = r"""
+dest:
+  description: The archive's path on the controller.
+  returned: always
+  type: str
+bytes:
+  description: Bytes transferred (or that would be, in check mode); 0 when the controller's copy was reused.
+  returned: always
+  type: int
+"""

@@ -1,0 +1,315 @@
+"""The migrate role on the simulated fleet (tests/harness/fleet.sh): real sshd per host on its
+own loopback address, its own engine (source: classic 20.10; targets: classic 20.10 and
+containerd-store 26) and its own staging directory, driven by ansible-playbook over SSH.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import uuid
+
+import docker
+import pytest
+import yaml
+from fleet_helper import Fleet
+from image_factory import ImageFactory
+
+TARGETS = ["tgt-classic", "tgt-modern"]
+RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return Fleet()
+
+
+@pytest.fixture(scope="module")
+def hosts(fleet, tmp_path_factory):
+    """An ImageFactory on each fleet host's engine, reached from the controller's namespace."""
+    factories = {}
+    for name, host in fleet.hosts.items():
+        client = docker.APIClient(base_url=host["docker_host"], version="auto", timeout=300)
+        factories[name] = ImageFactory(name, host["docker_host"], client, tmp_path_factory.mktemp("ctx-" + name))
+    return factories
+
+
+class Run:
+    """One ansible-playbook run: its exit code, output, per-host recap and migrate_report facts."""
+
+    def __init__(self, proc, reports):
+        self.rc = proc.returncode
+        self.output = proc.stdout + proc.stderr
+        self.recap = {m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)), "unreachable": int(m.group(4)),
+                                   "failed": int(m.group(5))} for m in RECAP.finditer(proc.stdout)}
+        self.reports = reports
+
+    def changed(self, host):
+        return self.recap[host]["changed"] > 0
+
+    def failed(self, host):
+        return self.recap[host]["failed"] > 0 or self.recap[host]["unreachable"] > 0
+
+
+class Scenario:
+    """Images and containers made for one test, the playbooks that move them, and the clean-up."""
+
+    def __init__(self, ansible, fleet, hosts, tmp_path):
+        self.ansible, self.fleet, self.hosts, self.tmp = ansible, fleet, hosts, tmp_path
+        self.repo = "airgap-test/m%s" % uuid.uuid4().hex[:8]
+        self.containers = []
+
+    def image(self, tag, marker=None, **kwargs):
+        ref = "%s:%s" % (self.repo, tag)
+        self.hosts["src"].build(ref, marker or ref, **kwargs)
+        return ref
+
+    def container(self, name_suffix, image):
+        name = "%s-%s" % (self.repo.split("/")[1], name_suffix)
+        self.hosts["src"].create_container(image, name, command=["/bin/sh", "-c", "echo changed > /state.txt"])
+        self.hosts["src"].run_once(name)
+        self.containers.append(name)
+        return name
+
+    def play(self, entry, hosts, role_vars, inventory_hosts=None, check=False, extra_args=()):
+        inventory = self.fleet.inventory(self.tmp / ("inventory-%s.yml" % uuid.uuid4().hex[:6]),
+                                         include=inventory_hosts or (["src"] + TARGETS))
+        role = {"ansible.builtin.import_role": {"name": "airgap.docker.migrate", "tasks_from": entry}}
+        report = self.tmp / ("reports-%s.json" % uuid.uuid4().hex[:6])
+        dump = ("{% set ns = namespace(d={}) %}{% for h in groups['all'] %}"
+                "{% set ns.d = ns.d | combine({h: hostvars[h].migrate_report | default(none)}) %}{% endfor %}{{ ns.d | to_json }}")
+        playbook = [
+            {"name": "migrate", "hosts": hosts, "gather_facts": False, "vars": role_vars, "tasks": [role]},
+            {"name": "collect reports", "hosts": "localhost", "gather_facts": False, "connection": "local",
+             "tasks": [{"ansible.builtin.copy": {"content": dump, "dest": str(report), "mode": "0644"}, "check_mode": False}]},
+        ]
+        path = self.tmp / ("play-%s.yml" % uuid.uuid4().hex[:6])
+        path.write_text(yaml.safe_dump(playbook, sort_keys=False))
+        command = [str(self.ansible.bindir / "ansible-playbook"), "-i", str(inventory), str(path)] + (["--check"] if check else [])
+        proc = subprocess.run(command + list(extra_args), env=self.ansible.env(), capture_output=True, text=True, cwd=str(self.tmp), check=False)
+        reports = json.loads(report.read_text()) if report.exists() else {}
+        run = Run(proc, reports)
+        assert "Traceback" not in run.output, run.output[-6000:]
+        return run
+
+    def relay(self, images, containers=(), hosts=None, check=False, **extra):
+        role_vars = {"migrate_source": "src", "migrate_images": images, "migrate_containers": list(containers),
+                     "migrate_bundle_dir": str(self.tmp / "relay")}
+        role_vars.update(extra)
+        return self.play("main", hosts or ",".join(TARGETS), role_vars, check=check)
+
+    def target_fingerprint(self, host, ref):
+        info = self.hosts[host].inspect(ref)
+        return None if info is None else (info["RootFS"]["Layers"], info["Config"].get("Cmd"))
+
+    def cleanup(self):
+        for name in self.containers:
+            self.hosts["src"].remove_container(name)
+        for factory in self.hosts.values():
+            factory.remove(*[t for t in factory.tags() if t.startswith(self.repo)])
+        for name in self.fleet.hosts:
+            self.fleet.clear_staging(name)
+
+
+@pytest.fixture
+def scenario(ansible, fleet, hosts, tmp_path):
+    scene = Scenario(ansible, fleet, hosts, tmp_path)
+    for name in fleet.hosts:
+        fleet.clear_staging(name)
+    yield scene
+    scene.cleanup()
+
+
+def assert_ok(run, *hosts):
+    for host in hosts:
+        assert host in run.recap and not run.failed(host), run.output[-6000:]
+
+
+def test_relay_to_both_engines_check_run_check_run(scenario, hosts, fleet):
+    app = scenario.image("1", random_bytes=64 * 1024)
+    web = scenario.container("web", app)
+    snapshot = scenario.repo + "-web:snap"
+    containers = [{"name": web, "image": snapshot}]
+
+    runs = [scenario.relay([app], containers, check=True), scenario.relay([app], containers),
+            scenario.relay([app], containers, check=True), scenario.relay([app], containers)]
+    for run in runs:
+        assert_ok(run, *TARGETS)
+    assert [run.changed("tgt-classic") for run in runs] == [True, True, False, False]
+    assert [run.changed("tgt-modern") for run in runs] == [True, True, False, False]
+
+    # The check run moved nothing; the real one delivered both archives to both engines.
+    assert runs[0].reports.get("tgt-classic", {}).get("check_mode") is True, runs[0].output[-5000:]
+    source = scenario.target_fingerprint("src", app)
+    for host in TARGETS:
+        assert scenario.target_fingerprint(host, app) == source
+        # The snapshot keeps the container's files and its command.
+        assert hosts[host].run_image(snapshot, "%s-check-%s" % (web, host), ["cat", "/state.txt"]) == "changed\n"
+        assert hosts[host].inspect(snapshot)["Config"]["Cmd"] == ["/bin/sh", "-c", "echo changed > /state.txt"]
+        report = runs[1].reports[host]
+        assert sorted(report["images"]) == sorted([app, snapshot])
+        assert report["bytes_sent"] > 0 and report["bytes_sent"] >= report["bytes_total"]
+        # Cleaned up after the verified load; the re-runs copied nothing at all.
+        assert fleet.staging_files(host) == []
+        assert runs[3].reports[host]["archives"] == [] and runs[3].reports[host]["bytes_sent"] == 0
+    assert "up to date, nothing sent" in runs[3].output
+
+
+def test_target_that_has_the_images_gets_nothing(scenario, fleet, hosts):
+    app = scenario.image("1")
+    first = scenario.relay([app], hosts="tgt-classic", migrate_cleanup=False)
+    assert_ok(first, "tgt-classic")
+    scenario.fleet.clear_staging("tgt-classic")
+
+    both = scenario.relay([app], migrate_cleanup=False)
+    assert_ok(both, *TARGETS)
+    assert both.reports["tgt-classic"]["bytes_sent"] == 0 and both.reports["tgt-classic"]["archives"] == []
+    assert fleet.staging_files("tgt-classic") == []
+    assert both.reports["tgt-modern"]["bytes_sent"] > 0
+    assert [f for f in fleet.staging_files("tgt-modern") if f.endswith(".tar.zst")] == ["images/" + app.replace("/", "_").replace(":", "_") + ".tar.zst"]
+
+
+def test_unreachable_target_fails_alone(scenario, fleet):
+    app = scenario.image("1")
+    inventory_hosts = ["src", "unreachable"] + TARGETS
+    run = scenario.play("main", "unreachable,tgt-classic,tgt-modern",
+                        {"migrate_source": "src", "migrate_images": [app], "migrate_bundle_dir": str(scenario.tmp / "relay")},
+                        inventory_hosts=inventory_hosts)
+    assert run.rc != 0
+    assert run.recap["unreachable"]["unreachable"] == 1
+    assert_ok(run, *TARGETS)
+    for host in TARGETS:
+        assert scenario.target_fingerprint(host, app) is not None
+    assert "unreachable: FAILED or unreachable" in run.output
+
+
+def pack(scenario, bundle, images, containers=(), **extra):
+    role_vars = {"migrate_images": images, "migrate_containers": list(containers), "migrate_bundle_dir": str(bundle)}
+    role_vars.update(extra)
+    return scenario.play("pack", "src", role_vars)
+
+
+def unpack(scenario, bundle, check=False, **extra):
+    role_vars = {"migrate_bundle_dir": str(bundle)}
+    role_vars.update(extra)
+    # The source is not even in the inventory: the disconnected side only has the bundle.
+    return scenario.play("unpack", ",".join(TARGETS), role_vars, inventory_hosts=TARGETS, check=check)
+
+
+def bundle_bytes(directory):
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in sorted(directory.rglob("*"))
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def test_pack_is_reproducible_and_unpacks_without_the_source(scenario, hosts):
+    app, tool = scenario.image("1"), scenario.image("2", random_bytes=32 * 1024)
+    web = scenario.container("web", app)
+    containers = [{"name": web, "image": scenario.repo + "-web:snap"}]
+    bundle = scenario.tmp / "bundle"
+
+    first = pack(scenario, bundle, [app, tool], containers)
+    assert_ok(first, "src")
+    assert first.changed("src")
+    assert subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=str(bundle), capture_output=True).returncode == 0
+    again = pack(scenario, bundle, [app, tool], containers)
+    assert_ok(again, "src")
+    assert not again.changed("src")
+    assert again.reports["src"]["bytes_fetched"] == 0
+
+    # A second bundle from scratch (archives saved again on the source) is byte-identical.
+    scenario.fleet.clear_staging("src")
+    other = scenario.tmp / "bundle-again"
+    assert_ok(pack(scenario, other, [app, tool], containers), "src")
+    assert bundle_bytes(other) == bundle_bytes(bundle)
+
+    # The bundle travels: the controller's copy is all the disconnected side has.
+    media = scenario.tmp / "media"
+    shutil.copytree(bundle, media)
+    shutil.rmtree(bundle)
+    shutil.rmtree(other)
+    runs = [unpack(scenario, media, check=True), unpack(scenario, media), unpack(scenario, media, check=True), unpack(scenario, media)]
+    for run in runs:
+        assert_ok(run, *TARGETS)
+    for host in TARGETS:
+        assert [run.changed(host) for run in runs] == [True, True, False, False]
+        assert scenario.target_fingerprint(host, tool) == scenario.target_fingerprint("src", tool)
+        assert hosts[host].inspect(scenario.repo + "-web:snap") is not None
+
+
+def test_pack_removes_archives_it_no_longer_lists(scenario):
+    app, tool = scenario.image("1"), scenario.image("2")
+    bundle = scenario.tmp / "bundle"
+    assert_ok(pack(scenario, bundle, [app, tool]), "src")
+    assert_ok(pack(scenario, bundle, [app]), "src")
+    files = sorted(bundle_bytes(bundle))
+    assert files == sorted(["SHA256SUMS", "manifest.json", "images/%s.tar.zst" % app.replace("/", "_").replace(":", "_"),
+                            "images/%s.tar.zst.airgap.json" % app.replace("/", "_").replace(":", "_")])
+
+
+def test_tampered_archive_is_refused_and_nothing_is_loaded(scenario, fleet, hosts):
+    app = scenario.image("1", random_bytes=16 * 1024)
+    bundle = scenario.tmp / "bundle"
+    assert_ok(pack(scenario, bundle, [app]), "src")
+    archive = next((bundle / "images").glob("*.tar.zst"))
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    archive.write_bytes(bytes(data))
+
+    run = unpack(scenario, bundle)
+    assert run.rc != 0
+    assert "the archive was altered or damaged" in run.output
+    for host in TARGETS:
+        assert run.failed(host)
+        assert hosts[host].inspect(app) is None
+        assert fleet.staging_files(host) == []
+
+
+def test_checksum_mismatch_on_the_target_is_refused(scenario, fleet, hosts):
+    """Without the controller's check (migrate_verify false), the load's own check refuses it."""
+    app = scenario.image("1", random_bytes=16 * 1024)
+    bundle = scenario.tmp / "bundle"
+    assert_ok(pack(scenario, bundle, [app]), "src")
+    archive = next((bundle / "images").glob("*.tar.zst"))
+    data = bytearray(archive.read_bytes())
+    data[-100] ^= 0x01
+    archive.write_bytes(bytes(data))
+    run = unpack(scenario, bundle, migrate_verify=False)
+    assert run.rc != 0
+    for host in TARGETS:
+        assert run.failed(host)
+        assert hosts[host].inspect(app) is None
+    assert "nothing was loaded" in run.output
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("keys")
+    for name in ("release", "stranger"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", str(directory / name)], check=True)
+    allowed = directory / "allowed_signers"
+    allowed.write_text('release@example.com namespaces="airgap.docker-bundle" %s\n' % (directory / "release.pub").read_text().strip())
+    return {"release": directory / "release", "stranger": directory / "stranger", "allowed": allowed}
+
+
+def test_signed_bundle_is_accepted_and_unsigned_or_foreign_refused(scenario, keys, hosts, fleet):
+    app = scenario.image("1")
+    signed, unsigned, foreign = (scenario.tmp / n for n in ("signed", "unsigned", "foreign"))
+    assert_ok(pack(scenario, signed, [app], migrate_signing_key=str(keys["release"])), "src")
+    assert (signed / "manifest.json.sig").exists()
+    assert_ok(pack(scenario, unsigned, [app]), "src")
+    assert_ok(pack(scenario, foreign, [app], migrate_signing_key=str(keys["stranger"])), "src")
+
+    for bundle, message in ((unsigned, "is not signed"), (foreign, "does not list")):
+        run = unpack(scenario, bundle, migrate_allowed_signers=str(keys["allowed"]))
+        assert run.rc != 0 and message in run.output, run.output[-4000:]
+        for host in TARGETS:
+            assert hosts[host].inspect(app) is None
+            assert fleet.staging_files(host) == []
+
+    run = unpack(scenario, signed, migrate_allowed_signers=str(keys["allowed"]))
+    assert_ok(run, *TARGETS)
+    assert "signed by release@example.com" in run.output
+    for host in TARGETS:
+        assert hosts[host].inspect(app) is not None
