@@ -38,7 +38,8 @@ options:
 notes:
   - Next to the archive the module writes a small metadata file, C(<path>.airgap.json) (the sidecar), with the
     archive's size and sha256 and what it holds. It makes a re-run decide without reading the archive, and lets
-    a load verify the archive before the engine sees it. Copy it along with the archive.
+    a load verify the archive before the engine sees it. Copy it along with the archive. It gets the archive's
+    owner, group and mode, since it records what the archive holds (for a container, its environment too).
   - Archives are written to a temporary file in the same directory, flushed to disk and renamed into place, so an
     interrupted run leaves the previous archive as it was and no partial file behind.
 """

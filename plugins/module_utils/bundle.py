@@ -23,7 +23,7 @@ import posixpath
 
 from ansible_collections.airgap.docker.plugins.module_utils import container_image
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
-from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, InvalidInput
+from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ChecksumMismatch, InvalidInput
 from ansible_collections.airgap.docker.plugins.module_utils.files import file_sha256, stat_or_none, write_bytes_atomically
 from ansible_collections.airgap.docker.plugins.module_utils.identity import normalize_created
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import KIND_IMAGES, SUFFIX
@@ -221,7 +221,7 @@ def check_sums_file(bundle_dir, manifest, manifest_bytes):
 
 
 class VerifiedCache:
-    """Checksums this controller already computed, keyed by path, size and mtime, so that a
+    """Checksums this controller already computed, keyed by path and the file's stat, so that a
     re-run does not read gigabytes again to learn what it verified before."""
 
     def __init__(self, bundle_dir):
@@ -242,21 +242,31 @@ class VerifiedCache:
         if stat is None:
             raise ArchiveError("%s is missing from the bundle." % full_path)
         known = self.entries.get(relative) or {}
-        if known.get("size") == stat.st_size and known.get("mtime_ns") == stat.st_mtime_ns and known.get("sha256"):
+        if known.get("sha256") and known.get("stat") == self._stat_key(stat):
             return known["sha256"], stat.st_size, False
         digest, size = file_sha256(full_path)
         self.remember(relative, full_path, digest)
         return digest, size, True
 
+    @staticmethod
+    def _stat_key(stat):
+        # The inode change time is set by the kernel on every write and cannot be copied along
+        # (cp -a and rsync keep mtime, not ctime), so a memo that travels with a copied or
+        # altered bundle never vouches for its files.
+        return [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+
     def remember(self, relative, full_path, digest):
-        stat = os.stat(full_path)
-        self.entries[relative] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest}
+        self.entries[relative] = {"stat": self._stat_key(os.stat(full_path)), "sha256": digest}
         self.dirty = True
 
     def forget(self, relative):
         self.dirty = self.entries.pop(relative, None) is not None or self.dirty
 
     def save(self):
+        """Write the memo; a bundle on read-only media simply goes without one."""
         if self.dirty:
-            write_bytes_atomically(self.path, encode(self.entries))
+            try:
+                write_bytes_atomically(self.path, encode(self.entries))
+            except AirgapError:
+                pass
             self.dirty = False

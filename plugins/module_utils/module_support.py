@@ -174,8 +174,12 @@ class ArchiveManager:
     def apply_file_attributes(self, changed):
         if self.params["state"] != self.writes_state or not os.path.exists(self.path):
             return changed
-        file_args = self.module.load_file_common_arguments(self.params, path=self.path)
-        return self.module.set_fs_attributes_if_different(file_args, changed)
+        # The sidecar gets the archive's owner and mode: it records the container's config (ENV may hold secrets).
+        for path in (self.path, sidecar_path(self.path)):
+            if os.path.exists(path):
+                file_args = self.module.load_file_common_arguments(self.params, path=path)
+                changed = self.module.set_fs_attributes_if_different(file_args, changed)
+        return changed
 
     def diff(self, before, after):
         if self.module._diff:

@@ -98,8 +98,9 @@ options:
     default: false
 notes:
   - The image created on import has one layer, the container's filesystem, and one history entry. Its creation time is
-    the time of the export (for archives without a sidecar, the newest file time in the archive), never the time of
-    the import; that is what makes the image ID repeatable.
+    the time the container stopped, or for a running container the time of the export (for archives without a sidecar,
+    the newest file time in the archive), never the time of the import; that is what makes the image ID repeatable,
+    also when a stopped container is exported again.
   - Volumes are not part of a container's filesystem and are not exported.
 seealso:
   - module: airgap.docker.image_archive
@@ -303,7 +304,7 @@ class ContainerArchiveManager(ArchiveManager):
         if self.check_mode:
             self.finish(True, "would export: the container's filesystem changed", "exported", None, container=container)
             return
-        created = _now_rfc3339()
+        created = _snapshot_time(container)
         platform = self._platform(info)
 
         def make_sidecar(stat):
@@ -445,6 +446,15 @@ class ContainerArchiveManager(ArchiveManager):
         archive = meta["archive"]
         return {"path": self.path, "size": archive.get("size"), "sha256": archive.get("sha256"),
                 "compression": archive.get("compression"), "layer_sha256": meta["layer"]["sha256"]}
+
+
+def _snapshot_time(container):
+    """When the exported filesystem last could change: the stop time of a stopped container (so
+    that exporting it again gives the same image ID), else now."""
+    finished = container.get("finished_at") or ""
+    if not container["running"] and finished and not finished.startswith("0001-"):
+        return finished
+    return _now_rfc3339()
 
 
 def _now_rfc3339():

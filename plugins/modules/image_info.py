@@ -31,7 +31,7 @@ options:
   images:
     description:
       - Images to report, by name (V(repo:tag)) or by full or short ID. An image the engine does not hold is reported
-        with O(images[].present=false) rather than failing the module.
+        with RV(images[].present=false) rather than failing the module.
     type: list
     elements: str
     default: []
