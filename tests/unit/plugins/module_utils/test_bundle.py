@@ -8,6 +8,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import os
+import shutil
 
 import pytest
 
@@ -148,3 +149,27 @@ def test_verified_cache_skips_rehashing_until_the_file_changes(tmp_path):
     archive.write_bytes(b"two")
     os.utime(archive, ns=(1, 1))
     assert again.sha256("images/a.tar", str(archive))[:2] == (hashlib.sha256(b"two").hexdigest(), 3)
+
+
+def test_memo_copied_with_the_bundle_vouches_for_nothing(tmp_path):
+    original = tmp_path / "a"
+    (original / "images").mkdir(parents=True)
+    (original / "images" / "x.tar").write_bytes(b"data")
+    cache = bundle.VerifiedCache(str(original))
+    cache.sha256("images/x.tar", str(original / "images" / "x.tar"))
+    cache.save()
+    copy_dir = tmp_path / "b"
+    shutil.copytree(original, copy_dir)  # like cp -a: same content, size and mtime, new inode and ctime
+    (copy_dir / "images" / "x.tar").write_bytes(b"DATA")
+    stat = os.stat(original / "images" / "x.tar")
+    os.utime(copy_dir / "images" / "x.tar", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    digest, _size, computed = bundle.VerifiedCache(str(copy_dir)).sha256("images/x.tar", str(copy_dir / "images" / "x.tar"))
+    assert computed and digest == hashlib.sha256(b"DATA").hexdigest()
+
+
+def test_memo_on_read_only_media_is_skipped(tmp_path):
+    cache = bundle.VerifiedCache(str(tmp_path / "missing-dir"))
+    cache.entries["images/x"] = {"sha256": "0" * 64}
+    cache.dirty = True
+    cache.save()  # cannot be written: no error, the memo is only an optimization
+    assert not cache.dirty
