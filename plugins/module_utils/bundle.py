@@ -86,6 +86,7 @@ def archive_entry(path, sidecar_document, image_name=None):
         "sha256": archive["sha256"],
         "compression": archive.get("compression"),
         "sidecar": {"path": path + SUFFIX, "sha256": _sha256_bytes(sidecar_bytes)},
+        "engine": normal.get("engine") or {},
     }
     if normal["kind"] == KIND_IMAGES:
         entry["layout"] = archive.get("layout")
@@ -122,11 +123,16 @@ def build_manifest(entries, source):
     duplicates = sorted({p for p in paths if paths.count(p) > 1})
     if duplicates:
         raise InvalidInput("Two archives of the bundle would have the same file name: %s." % ", ".join(duplicates))
+    # The engine that wrote the archives (version, storage backend), when they all agree.
+    engines = {json.dumps(e.get("engine") or {}, sort_keys=True) for e in entries}
+    source = dict(source or {})
+    if len(engines) == 1:
+        source["engine"] = json.loads(engines.pop())
     return {
         "schema": SCHEMA,
         "kind": KIND,
         "created": max(created, key=normalize_created) if created else None,
-        "source": source or {},
+        "source": source,
         "archives": sorted(entries, key=lambda e: e["path"]),
     }
 

@@ -68,6 +68,13 @@ options:
         description:
           - For a container archive, the image it becomes when imported, as V(repo:tag).
         type: str
+  pending:
+    description:
+      - With O(state=present), bundle paths of archives that are about to be rewritten and whose sidecar is not known
+        yet (the M(airgap.docker.migrate) role passes them in check mode). Their files are not reported as removed.
+    type: list
+    elements: str
+    default: []
   source:
     description:
       - With O(state=present), facts about where the archives come from, recorded in the manifest as they are, for
@@ -194,7 +201,10 @@ class BundleManager:
         signature, sign_action = self._signature_plan(manifest_bytes)
         if sign_action == "write":
             writes.append(bundle.SIGNATURE)
-        removals = [p for p in bundle.stale_files(old_manifest, manifest) if os.path.lexists(os.path.join(self.path, p))]
+        pending = set(self.params["pending"])
+        pending |= {p + bundle.SUFFIX for p in pending}
+        removals = [p for p in bundle.stale_files(old_manifest, manifest)
+                    if p not in pending and os.path.lexists(os.path.join(self.path, p))]
         if sign_action == "remove":
             removals.append(bundle.SIGNATURE)
 
@@ -236,13 +246,15 @@ class BundleManager:
         for area in sorted(bundle.AREAS.values()):
             os.makedirs(os.path.join(self.path, area), exist_ok=True)
         cache = bundle.VerifiedCache(self.path)
-        for name in removals:
-            os.unlink(os.path.join(self.path, name))
-            cache.forget(name)
-        # The signature goes last: until it is in place the bundle does not claim a signer.
+        # Sidecars, then the manifest, then its signature: an interrupted run leaves either the old
+        # manifest and signature or a manifest whose old signature no longer verifies, never a
+        # bundle that vouches for files it does not have. Stale files go once nothing lists them.
         for name in sorted(writes, key=lambda n: (n == bundle.SIGNATURE, n == bundle.MANIFEST, n)):
             data = signature if name == bundle.SIGNATURE else wanted[name]
             write_bytes_atomically(os.path.join(self.path, name), data)
+        for name in removals:
+            os.unlink(os.path.join(self.path, name))
+            cache.forget(name)
         cache.save()
 
     # verified -------------------------------------------------------------------------------
@@ -317,6 +329,7 @@ def main():
                 sidecar=dict(type="dict", required=True),
                 image=dict(type="str"),
             )),
+            pending=dict(type="list", elements="str", default=[]),
             source=dict(type="dict", default={}),
             signing_key=dict(type="path", no_log=False),
             allowed_signers=dict(type="path"),

@@ -15,6 +15,9 @@
 #   tgt-modern   127.0.0.13  modern
 #   unreachable  127.0.0.14  none: nothing ever listens there
 #
+# Every host accepts the fleet key for root and for the unprivileged user airgap-op, who may
+# sudo to root without a password.
+#
 # Usage: fleet.sh start | stop | status | inventory
 set -euo pipefail
 
@@ -33,13 +36,25 @@ log() { printf 'fleet: %s\n' "$*" >&2; }
 
 install_openssh() {
   local missing=() pkg
-  for pkg in openssh-server openssh-client; do
+  for pkg in openssh-server openssh-client sudo; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   ((${#missing[@]})) || return 0
   log "installing ${missing[*]}"
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# An unprivileged operator account (the same on every host, since they share /etc) that logs in
+# with the fleet key and becomes root with sudo: the way most fleets are run, and the case where
+# files must be transferred as the login user while modules run as root.
+OPERATOR=airgap-op
+ensure_operator() {
+  id -u "$OPERATOR" >/dev/null 2>&1 || useradd --create-home --shell /bin/sh "$OPERATOR"
+  # No password, but not locked: without PAM, sshd refuses even key logins to a locked ('!') account.
+  usermod -p '*' "$OPERATOR"
+  printf '%s ALL=(ALL) NOPASSWD: ALL\n' "$OPERATOR" >/etc/sudoers.d/airgap-fleet
+  chmod 0440 /etc/sudoers.d/airgap-fleet
 }
 
 # One controller key for every host; each host its own host key, as real machines have.
@@ -185,6 +200,7 @@ start() {
   install_openssh
   "$HERE/engines.sh" start
   make_keys
+  ensure_operator
   mkdir -p "$STAGING_MOUNT"  # the mountpoint: stays empty in the machine's own namespace
   local host
   for host in "${HOSTS[@]}"; do

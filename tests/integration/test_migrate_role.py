@@ -6,6 +6,8 @@ containerd-store 26) and its own staging directory, driven by ansible-playbook o
 from __future__ import annotations
 
 import json
+import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -53,6 +55,15 @@ class Run:
         return self.recap[host]["failed"] > 0 or self.recap[host]["unreachable"] > 0
 
 
+def log_in_as(inventory, user):
+    """Make every host of an inventory file log in as `user` and become root with sudo."""
+    data = yaml.safe_load(inventory.read_text())
+    for group in [data["all"]] + list(data["all"].get("children", {}).values()):
+        for hostvars in (group.get("hosts") or {}).values():
+            hostvars.update(ansible_user=user, ansible_become=True, ansible_become_method="sudo")
+    inventory.write_text(yaml.safe_dump(data, sort_keys=False, width=1000))
+
+
 class Scenario:
     """Images and containers made for one test, the playbooks that move them, and the clean-up."""
 
@@ -73,9 +84,11 @@ class Scenario:
         self.containers.append(name)
         return name
 
-    def play(self, entry, hosts, role_vars, inventory_hosts=None, check=False, extra_args=()):
+    def play(self, entry, hosts, role_vars, inventory_hosts=None, check=False, extra_args=(), login=None):
         inventory = self.fleet.inventory(self.tmp / ("inventory-%s.yml" % uuid.uuid4().hex[:6]),
                                          include=inventory_hosts or (["src"] + TARGETS))
+        if login:
+            log_in_as(inventory, login)
         role = {"ansible.builtin.import_role": {"name": "airgap.docker.migrate", "tasks_from": entry}}
         report = self.tmp / ("reports-%s.json" % uuid.uuid4().hex[:6])
         dump = ("{% set ns = namespace(d={}) %}{% for h in groups['all'] %}"
@@ -94,11 +107,11 @@ class Scenario:
         assert "Traceback" not in run.output, run.output[-6000:]
         return run
 
-    def relay(self, images, containers=(), hosts=None, check=False, **extra):
+    def relay(self, images, containers=(), hosts=None, check=False, login=None, **extra):
         role_vars = {"migrate_source": "src", "migrate_images": images, "migrate_containers": list(containers),
                      "migrate_bundle_dir": str(self.tmp / "relay")}
         role_vars.update(extra)
-        return self.play("main", hosts or ",".join(TARGETS), role_vars, check=check)
+        return self.play("main", hosts or ",".join(TARGETS), role_vars, check=check, login=login)
 
     def target_fingerprint(self, host, ref):
         info = self.hosts[host].inspect(ref)
@@ -312,3 +325,60 @@ def test_signed_bundle_is_accepted_and_unsigned_or_foreign_refused(scenario, key
     assert run.reports["tgt-classic"]["signer"] == "release@example.com"
     for host in TARGETS:
         assert hosts[host].inspect(app) is not None
+
+
+def test_relay_as_an_unprivileged_user_with_become(scenario, fleet):
+    """Modules run as root through sudo; archives travel as the login user, streamed, never slurped."""
+    app = scenario.image("1", random_bytes=32 * 1024)
+    runs = [scenario.relay([app], login="airgap-op"), scenario.relay([app], login="airgap-op")]
+    for run in runs:
+        assert_ok(run, *TARGETS)
+    assert [run.changed("tgt-modern") for run in runs] == [True, False]
+    for host in TARGETS:
+        assert scenario.target_fingerprint(host, app) == scenario.target_fingerprint("src", app)
+        assert fleet.staging_files(host) == []
+    operator = pwd.getpwnam("airgap-op").pw_uid
+    staged = [fleet.hosts["src"]["staging"] / f for f in fleet.staging_files("src")]
+    assert staged and all(os.stat(p).st_uid == operator and os.stat(p).st_mode & 0o077 == 0 for p in staged)
+
+
+BAD_SETTINGS = {
+    "nothing to move": ("main", {"migrate_source": "src", "migrate_images": []}, "Nothing to move"),
+    "unknown source": ("main", {"migrate_source": "nowhere", "migrate_images": ["x:1"]}, "not a host of the inventory"),
+    "one name twice": ("main", {"migrate_source": "src", "migrate_images": ["a/b:1", "a_b:1"]}, "same file name"),
+    "missing image": ("main", {"migrate_source": "src", "migrate_images": ["airgap-test/never-built:1"]},
+                      "not found in the engine: airgap-test/never-built:1"),
+    "pack on two hosts": ("pack", {"migrate_images": ["x:1"], "migrate_bundle_dir": "/nonexistent"}, "runs in a play on the one source host"),
+    "pack without bundle": ("pack", {"migrate_images": ["x:1"]}, "needs migrate_bundle_dir"),
+    "unpack without bundle": ("unpack", {}, "needs migrate_bundle_dir"),
+    "unpack of no bundle": ("unpack", {"migrate_bundle_dir": "/"}, "is not a bundle"),
+    "bad compression": ("main", {"migrate_source": "src", "migrate_images": ["x:1"], "migrate_compression": "xz"}, "migrate_compression"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_SETTINGS))
+def test_bad_settings_fail_cleanly_before_anything_moves(scenario, fleet, hosts, case):
+    entry, role_vars, message = BAD_SETTINGS[case]
+    before = {host: hosts[host].tags() for host in TARGETS}
+    play_hosts = "src,tgt-classic" if case == "pack on two hosts" else ("src" if entry == "pack" else ",".join(TARGETS))
+    run = scenario.play(entry, play_hosts, role_vars)
+    assert run.rc != 0
+    assert message in run.output, run.output[-3000:]
+    assert "Traceback" not in run.output and "MODULE FAILURE" not in run.output
+    for host in TARGETS:
+        assert hosts[host].tags() == before[host]
+        assert fleet.staging_files(host) == []
+
+
+def test_pack_check_mode_writes_and_removes_nothing(scenario):
+    app = scenario.image("1")
+    bundle = scenario.tmp / "bundle"
+    assert_ok(pack(scenario, bundle, [app]), "src")
+    before = bundle_bytes(bundle)
+    newer = scenario.image("1", marker="rebuilt")  # same tag, new image: the archive would be saved again
+    assert newer == app
+    run = scenario.play("pack", "src", {"migrate_images": [app], "migrate_bundle_dir": str(bundle)}, check=True, extra_args=["-v"])
+    assert_ok(run, "src")
+    assert run.changed("src")
+    assert re.search(r'"removed": \[\]', run.output), run.output[-3000:]  # the archive being re-saved is not "removed"
+    assert bundle_bytes(bundle) == before

@@ -83,6 +83,9 @@ def test_manifest_is_sorted_reproducible_and_dated_by_content():
                bundle.archive_entry("containers/web.tar.zst", container_sidecar(), "demo/web:snap")[0]]
     manifest = bundle.build_manifest(entries, {"host": "src"})
     assert [e["path"] for e in manifest["archives"]] == ["containers/web.tar.zst", "images/z.tar.zst"]
+    assert "engine" not in manifest["source"]  # the two sidecars name different engines
+    single = bundle.build_manifest(entries[:1], {"host": "src"})
+    assert single["source"] == {"host": "src", "engine": {"version": "20.10"}}
     assert manifest["created"] == "2026-05-06T07:08:09.000000Z"
     assert bundle.encode(manifest) == bundle.encode(bundle.build_manifest(list(reversed(entries)), {"host": "src"}))
 
