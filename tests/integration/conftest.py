@@ -4,6 +4,7 @@ ansible-playbook runs against the private Docker engines started by tests/harnes
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -21,6 +22,7 @@ from image_factory import ImageFactory
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_ROOT = Path(os.environ.get("AIRGAP_ENGINES_ROOT", "/var/tmp/airgap-engines"))
+TEST_REPO_PREFIX = "airgap-test/"
 ENGINES = {
     "classic": os.environ.get("AIRGAP_CLASSIC_HOST", "unix://%s/run/classic.sock" % ENGINE_ROOT),
     "modern": os.environ.get("AIRGAP_MODERN_HOST", "unix://%s/run/modern.sock" % ENGINE_ROOT),
@@ -56,9 +58,20 @@ def _client(name):
     return client
 
 
+def _remove_test_images(factory, prefix):
+    """Remove test images by tag prefix, then the untagged images they leave behind. The containerd
+    image store lists images in time proportional to their number, so leftovers slow every later test."""
+    factory.remove(*[t for t in factory.tags() if t.startswith(prefix)])
+    with contextlib.suppress(Exception):
+        factory.client.prune_images(filters={"dangling": True})
+
+
 @pytest.fixture(scope="session")
 def factories(tmp_path_factory):
-    return {name: ImageFactory(name, ENGINES[name], _client(name), tmp_path_factory.mktemp("ctx-" + name)) for name in ENGINES}
+    made = {name: ImageFactory(name, ENGINES[name], _client(name), tmp_path_factory.mktemp("ctx-" + name)) for name in ENGINES}
+    for factory in made.values():
+        _remove_test_images(factory, TEST_REPO_PREFIX)
+    return made
 
 
 @pytest.fixture(params=sorted(ENGINES))
@@ -73,9 +86,12 @@ def other_engine(engine, factories):
 
 
 @pytest.fixture
-def unique():
-    """A fresh repository name so that tests never see each other's tags."""
-    return "airgap-test/t%s" % uuid.uuid4().hex[:10]
+def unique(factories):
+    """A fresh repository name so that tests never see each other's tags; its images go afterwards."""
+    name = "%st%s" % (TEST_REPO_PREFIX, uuid.uuid4().hex[:10])
+    yield name
+    for factory in factories.values():
+        factory.remove(*[t for t in factory.tags() if t.startswith(name + ":")])
 
 
 @pytest.fixture

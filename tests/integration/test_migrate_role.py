@@ -101,7 +101,8 @@ class Scenario:
         path = self.tmp / ("play-%s.yml" % uuid.uuid4().hex[:6])
         path.write_text(yaml.safe_dump(playbook, sort_keys=False))
         command = [str(self.ansible.bindir / "ansible-playbook"), "-i", str(inventory), str(path)] + (["--check"] if check else [])
-        proc = subprocess.run(command + list(extra_args), env=self.ansible.env(), capture_output=True, text=True, cwd=str(self.tmp), check=False)
+        env = dict(self.ansible.env(), ANSIBLE_PIPELINING="True")  # what a fleet operator would set
+        proc = subprocess.run(command + list(extra_args), env=env, capture_output=True, text=True, cwd=str(self.tmp), check=False)
         reports = json.loads(report.read_text()) if report.exists() else {}
         run = Run(proc, reports)
         assert "Traceback" not in run.output, run.output[-6000:]
