@@ -32,7 +32,8 @@ class ActionModule(TransferAction):
         expected = parse_sha256(args["sha256"])
         cache = bundle.VerifiedCache(args["bundle"])
         if self._reusable(cache, relative, dest, expected, args["size"]):
-            cache.save()
+            if not self._task.check_mode:
+                cache.save()
             return {"changed": False, "dest": dest, "bytes": 0, "msg": "the controller's copy %s matches the source's checksum" % dest}
         if self._task.check_mode:
             return {"changed": True, "dest": dest, "bytes": args["size"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import posixpath
 import shlex
+import uuid
 
 from ansible.errors import AnsibleError
 
@@ -42,14 +43,17 @@ class ActionModule(TransferAction):
             raise ArchiveError("%s is missing on the controller." % missing[0])
         size = sum(os.path.getsize(local) for local, _remote in files)
         self._check_space(posixpath.dirname(dest), size)
+        # A name of its own per copy: two inventory hosts may share a machine and a staging directory.
+        suffix = ".%s.partial" % uuid.uuid4().hex[:12]
         try:
             for local, remote in files:
-                self._connection.put_file(local, remote + ".partial")
+                self._connection.put_file(local, remote + suffix)
         except AnsibleError as exc:
-            self._remove_partials(files)
-            raise AnsibleError("Copying %s to %s failed: %s. Nothing was left behind." % (args["path"], dest, exc.message))
+            self._remove_partials(files, suffix)
+            raise AnsibleError("Copying %s to %s failed: %s. Its partial copy was removed if the host could still be reached."
+                               % (args["path"], dest, exc.message))
         # The archive first, then its sidecar: a sidecar never describes a file it was not written for.
-        renames = " && ".join("mv -f %s %s" % (shlex.quote(r + ".partial"), shlex.quote(r)) for _local, r in files)
+        renames = " && ".join("mv -f %s %s" % (shlex.quote(r + suffix), shlex.quote(r)) for _local, r in files)
         self.remote_command(renames, "Moving %s into place" % dest)
         return {"changed": True, "dest": dest, "bytes": size, "msg": "copied %s (%s)" % (args["path"], human_size(size))}
 
@@ -59,5 +63,8 @@ class ActionModule(TransferAction):
             raise SpaceError("Not enough free space in %s on %s for %s: %s free. Nothing was copied."
                              % (directory, self._host_name(), human_size(size), human_size(free)))
 
-    def _remove_partials(self, files):
-        self._low_level_execute_command("rm -f %s" % " ".join(shlex.quote(r + ".partial") for _local, r in files), sudoable=False)
+    def _remove_partials(self, files, suffix):
+        try:
+            self._low_level_execute_command("rm -f %s" % " ".join(shlex.quote(r + suffix) for _local, r in files), sudoable=False)
+        except AnsibleError:
+            pass  # the connection is gone; the next copy uses a new name and the host's cleanup is up to its operator

@@ -35,8 +35,6 @@ KIND_CONTAINER = "container"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"
 SUMS = "SHA256SUMS"
-# Controller-side memo of checksums already verified (not part of the bundle; safe to delete).
-VERIFIED_CACHE = ".airgap-verified.json"
 AREAS = {KIND_IMAGES: "images", KIND_CONTAINER: "containers"}
 
 
@@ -226,12 +224,23 @@ def check_sums_file(bundle_dir, manifest, manifest_bytes):
         raise ChecksumMismatch("%s disagrees with %s for %s; the bundle was altered." % (path, MANIFEST, ", ".join(wrong)))
 
 
+def verified_cache_path(bundle_dir):
+    """Where this controller user remembers the checksums it computed for a bundle directory.
+
+    Outside the bundle, in the user's own cache directory: a memo inside the bundle would travel
+    with it, and on media prepared by somebody else it could vouch for files it never saw.
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    key = hashlib.sha256(os.path.realpath(bundle_dir).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return os.path.join(base, "airgap.docker", "verified", key + ".json")
+
+
 class VerifiedCache:
     """Checksums this controller already computed, keyed by path and the file's stat, so that a
     re-run does not read gigabytes again to learn what it verified before."""
 
     def __init__(self, bundle_dir):
-        self.path = os.path.join(bundle_dir, VERIFIED_CACHE)
+        self.path = verified_cache_path(bundle_dir)
         self.entries = {}
         self.dirty = False
         try:
@@ -257,8 +266,8 @@ class VerifiedCache:
     @staticmethod
     def _stat_key(stat):
         # The inode change time is set by the kernel on every write and cannot be copied along
-        # (cp -a and rsync keep mtime, not ctime), so a memo that travels with a copied or
-        # altered bundle never vouches for its files.
+        # (cp -a and rsync keep mtime, not ctime): a file replaced or altered since it was hashed
+        # is hashed again.
         return [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
 
     def remember(self, relative, full_path, digest):
@@ -269,10 +278,11 @@ class VerifiedCache:
         self.dirty = self.entries.pop(relative, None) is not None or self.dirty
 
     def save(self):
-        """Write the memo; a bundle on read-only media simply goes without one."""
+        """Write the memo; where it cannot be written the next run simply hashes again."""
         if self.dirty:
             try:
+                os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
                 write_bytes_atomically(self.path, encode(self.entries))
-            except AirgapError:
-                pass
+            except (AirgapError, OSError):
+                pass  # only an optimization: without it the next run hashes again
             self.dirty = False

@@ -100,8 +100,11 @@ options:
         Sizes and sidecars are checked for every archive.
       - Omitted, every archive is checked; V([]) checks none (the modules that load archives check them again while
         loading).
-      - Checksums already computed on this controller are remembered in C(.airgap-verified.json) by file size and
-        modification time, so a re-run does not read the archives again. That file is not part of the bundle.
+      - Checksums already computed on this controller are remembered outside the bundle, in the controller user's
+        C(${XDG_CACHE_HOME:-~/.cache}/airgap.docker/verified/), by each file's device, inode, size, modification time
+        and inode change time, so a re-run does not read the archives again; a file replaced or altered since it was
+        hashed is hashed again. The memo is only an optimization and safe to delete; when it cannot be written, the
+        next run hashes again.
     type: list
     elements: str
 notes:

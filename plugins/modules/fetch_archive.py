@@ -17,7 +17,9 @@ description:
   - The copy is written under a temporary name, checked against O(sha256) and O(size), and only then renamed into
     place; a copy that does not match is removed and the task fails.
   - A copy already in the bundle that matches is kept and nothing is transferred. Checksums computed on the controller
-    are remembered in the bundle's C(.airgap-verified.json) by file size and modification time.
+    are remembered outside the bundle, in the controller user's C(${XDG_CACHE_HOME:-~/.cache}/airgap.docker/verified/),
+    by each file's device, inode, size, modification time and inode change time; a file replaced or altered since it
+    was hashed is hashed again.
   - The file is read as the user Ansible logs in as, not the C(become) user; the M(airgap.docker.migrate) role writes
     its archives owned by that user.
 author:

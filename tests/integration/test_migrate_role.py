@@ -182,7 +182,8 @@ def test_target_that_has_the_images_gets_nothing(scenario, fleet, hosts):
     assert both.reports["tgt-classic"]["bytes_sent"] == 0 and both.reports["tgt-classic"]["archives"] == []
     assert fleet.staging_files("tgt-classic") == []
     assert both.reports["tgt-modern"]["bytes_sent"] > 0
-    assert [f for f in fleet.staging_files("tgt-modern") if f.endswith(".tar.zst")] == ["images/" + app.replace("/", "_").replace(":", "_") + ".tar.zst"]
+    assert [f for f in fleet.staging_files("tgt-modern") if f.endswith(".tar.zst")] == [
+        "incoming/images/" + app.replace("/", "_").replace(":", "_") + ".tar.zst"]
 
 
 def test_unreachable_target_fails_alone(scenario, fleet):
@@ -293,6 +294,7 @@ def test_checksum_mismatch_on_the_target_is_refused(scenario, fleet, hosts):
     for host in TARGETS:
         assert run.failed(host)
         assert hosts[host].inspect(app) is None
+        assert fleet.staging_files(host) == []  # the refused copy does not stay behind
     assert "nothing was loaded" in run.output.lower(), run.output[-3000:]
 
 
@@ -383,3 +385,16 @@ def test_pack_check_mode_writes_and_removes_nothing(scenario):
     assert run.changed("src")
     assert re.search(r'"removed": \[\]', run.output), run.output[-3000:]  # the archive being re-saved is not "removed"
     assert bundle_bytes(bundle) == before
+
+
+def test_source_that_is_also_a_destination_keeps_its_archives(scenario, fleet):
+    app = scenario.image("1")
+    web = scenario.container("web", app)
+    containers = [{"name": web, "image": scenario.repo + "-web:snap"}]
+    runs = [scenario.relay([app], containers, hosts="src,tgt-classic") for _ in range(2)]
+    for run in runs:
+        assert_ok(run, "src", "tgt-classic")
+    assert [run.changed("src") for run in runs] == [True, False]
+    assert [run.changed("tgt-classic") for run in runs] == [True, False]
+    assert sorted(f for f in fleet.staging_files("src") if not f.endswith(".json")) == sorted(
+        ["images/%s.tar.zst" % app.replace("/", "_").replace(":", "_"), "containers/%s.tar.zst" % web])

@@ -139,6 +139,18 @@ def test_read_manifest_refuses_foreign_and_future_documents(tmp_path):
         bundle.read_manifest(str(tmp_path))
 
 
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """The checksum memo goes to the user's cache directory; keep it in the test's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def test_memo_lives_outside_the_bundle(tmp_path):
+    path = bundle.verified_cache_path(str(tmp_path / "bundle"))
+    assert path.startswith(str(tmp_path / "cache" / "airgap.docker" / "verified"))
+    assert bundle.verified_cache_path(str(tmp_path / "bundle")) == path != bundle.verified_cache_path(str(tmp_path / "other"))
+
+
 def test_verified_cache_skips_rehashing_until_the_file_changes(tmp_path):
     (tmp_path / "images").mkdir()
     archive = tmp_path / "images" / "a.tar"
@@ -170,9 +182,12 @@ def test_memo_copied_with_the_bundle_vouches_for_nothing(tmp_path):
     assert computed and digest == hashlib.sha256(b"DATA").hexdigest()
 
 
-def test_memo_on_read_only_media_is_skipped(tmp_path):
-    cache = bundle.VerifiedCache(str(tmp_path / "missing-dir"))
+def test_memo_that_cannot_be_written_is_skipped(tmp_path, monkeypatch):
+    (tmp_path / "not-a-dir").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-dir"))
+    cache = bundle.VerifiedCache(str(tmp_path / "bundle"))
     cache.entries["images/x"] = {"sha256": "0" * 64}
     cache.dirty = True
     cache.save()  # cannot be written: no error, the memo is only an optimization
+    assert not os.path.exists(cache.path)
     assert not cache.dirty
