@@ -391,7 +391,7 @@ def test_source_that_is_also_a_destination_keeps_its_archives(scenario, fleet):
     app = scenario.image("1")
     web = scenario.container("web", app)
     containers = [{"name": web, "image": scenario.repo + "-web:snap"}]
-    runs = [scenario.relay([app], containers, hosts="src,tgt-classic") for _ in range(2)]
+    runs = [scenario.relay([app], containers, hosts="src,tgt-classic") for attempt in ("first", "second")]
     for run in runs:
         assert_ok(run, "src", "tgt-classic")
     assert [run.changed("src") for run in runs] == [True, False]
