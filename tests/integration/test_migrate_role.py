@@ -64,6 +64,15 @@ def log_in_as(inventory, user):
     inventory.write_text(yaml.safe_dump(data, sort_keys=False, width=1000))
 
 
+def set_host_vars(inventory, host_vars):
+    """Add variables to hosts of an inventory file, as host_vars would."""
+    data = yaml.safe_load(inventory.read_text())
+    for group in [data["all"]] + list(data["all"].get("children", {}).values()):
+        for name, hostvars in (group.get("hosts") or {}).items():
+            hostvars.update(host_vars.get(name, {}))
+    inventory.write_text(yaml.safe_dump(data, sort_keys=False, width=1000))
+
+
 class Scenario:
     """Images and containers made for one test, the playbooks that move them, and the clean-up."""
 
@@ -84,11 +93,13 @@ class Scenario:
         self.containers.append(name)
         return name
 
-    def play(self, entry, hosts, role_vars, inventory_hosts=None, check=False, extra_args=(), login=None):
+    def play(self, entry, hosts, role_vars, inventory_hosts=None, check=False, extra_args=(), login=None, host_vars=None):
         inventory = self.fleet.inventory(self.tmp / ("inventory-%s.yml" % uuid.uuid4().hex[:6]),
                                          include=inventory_hosts or (["src"] + TARGETS))
         if login:
             log_in_as(inventory, login)
+        if host_vars:
+            set_host_vars(inventory, host_vars)
         role = {"ansible.builtin.import_role": {"name": "airgap.docker.migrate", "tasks_from": entry}}
         report = self.tmp / ("reports-%s.json" % uuid.uuid4().hex[:6])
         dump = ("{% set ns = namespace(d={}) %}{% for h in groups['all'] %}"
@@ -398,3 +409,22 @@ def test_source_that_is_also_a_destination_keeps_its_archives(scenario, fleet):
     assert [run.changed("tgt-classic") for run in runs] == [True, False]
     assert sorted(f for f in fleet.staging_files("src") if not f.endswith(".json")) == sorted(
         ["images/%s.tar.zst" % app.replace("/", "_").replace(":", "_"), "containers/%s.tar.zst" % web])
+
+
+def test_engine_settings_per_host(scenario, fleet, hosts):
+    """Each host's own migrate_docker_host is used, the source's too; a host whose engine cannot be
+    reached fails alone, with a sentence naming the engine."""
+    app = scenario.image("1")
+    root = fleet.engines_root / "run"
+    host_vars = {"src": {"migrate_docker_host": "unix://%s/source.sock" % root},
+                 "tgt-classic": {"migrate_docker_host": "unix://%s/classic.sock" % root},
+                 "tgt-modern": {"migrate_docker_host": "unix://%s/no-such-engine.sock" % root}}
+    run = scenario.play("main", ",".join(TARGETS), {"migrate_source": "src", "migrate_images": [app],
+                                                    "migrate_bundle_dir": str(scenario.tmp / "relay")}, host_vars=host_vars)
+    assert run.rc != 0
+    assert_ok(run, "tgt-classic")
+    assert run.failed("tgt-modern")
+    assert "no-such-engine.sock" in run.output
+    assert scenario.target_fingerprint("tgt-classic", app) == scenario.target_fingerprint("src", app)
+    assert hosts["tgt-modern"].inspect(app) is None
+    assert "tgt-modern: FAILED or unreachable" in run.output
