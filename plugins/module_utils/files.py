@@ -38,13 +38,11 @@ def parse_sha256(value):
 
 def file_sha256(path):
     """(sha256 hex, size) of a file, read in chunks."""
-    digest = hashlib.sha256()
-    size = 0
     with open_for_reading(path) as handle:
-        for chunk in read_chunks(handle):
-            digest.update(chunk)
-            size += len(chunk)
-    return digest.hexdigest(), size
+        reader = HashingReader(handle)
+        for _chunk in read_chunks(reader):
+            pass
+    return reader.sha256.hexdigest(), reader.count
 
 
 def free_bytes(directory):

@@ -55,22 +55,29 @@ class Run:
         return self.recap[host]["failed"] > 0 or self.recap[host]["unreachable"] > 0
 
 
-def log_in_as(inventory, user):
-    """Make every host of an inventory file log in as `user` and become root with sudo."""
-    data = yaml.safe_load(inventory.read_text())
-    for group in [data["all"]] + list(data["all"].get("children", {}).values()):
-        for hostvars in (group.get("hosts") or {}).values():
-            hostvars.update(ansible_user=user, ansible_become=True, ansible_become_method="sudo")
-    inventory.write_text(yaml.safe_dump(data, sort_keys=False, width=1000))
-
-
-def set_host_vars(inventory, host_vars):
-    """Add variables to hosts of an inventory file, as host_vars would."""
+def update_hosts(inventory, variables_of):
+    """Add variables to the hosts of an inventory file, as host_vars would: variables_of(name) -> dict."""
     data = yaml.safe_load(inventory.read_text())
     for group in [data["all"]] + list(data["all"].get("children", {}).values()):
         for name, hostvars in (group.get("hosts") or {}).items():
-            hostvars.update(host_vars.get(name, {}))
+            hostvars.update(variables_of(name))
     inventory.write_text(yaml.safe_dump(data, sort_keys=False, width=1000))
+
+
+def archive_name(ref):
+    """The file name the role gives an image's archive."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", ref) + ".tar.zst"
+
+
+def pack_and_flip_a_byte(scenario, app, from_end=None):
+    """A bundle of `app` whose archive then has one bit flipped, in the middle or `from_end` bytes before the end."""
+    bundle = scenario.tmp / "bundle"
+    assert_ok(pack(scenario, bundle, [app]), "src")
+    archive = next((bundle / "images").glob("*.tar.zst"))
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2 if from_end is None else -from_end] ^= 0x01
+    archive.write_bytes(bytes(data))
+    return bundle
 
 
 class Scenario:
@@ -96,10 +103,10 @@ class Scenario:
     def play(self, entry, hosts, role_vars, inventory_hosts=None, check=False, extra_args=(), login=None, host_vars=None):
         inventory = self.fleet.inventory(self.tmp / ("inventory-%s.yml" % uuid.uuid4().hex[:6]),
                                          include=inventory_hosts or (["src"] + TARGETS))
-        if login:
-            log_in_as(inventory, login)
+        if login:  # every host logs in as `login` and becomes root with sudo
+            update_hosts(inventory, lambda name: {"ansible_user": login, "ansible_become": True, "ansible_become_method": "sudo"})
         if host_vars:
-            set_host_vars(inventory, host_vars)
+            update_hosts(inventory, lambda name: host_vars.get(name, {}))
         role = {"ansible.builtin.import_role": {"name": "airgap.docker.migrate", "tasks_from": entry}}
         report = self.tmp / ("reports-%s.json" % uuid.uuid4().hex[:6])
         dump = ("{% set ns = namespace(d={}) %}{% for h in groups['all'] %}"
@@ -194,7 +201,7 @@ def test_target_that_has_the_images_gets_nothing(scenario, fleet, hosts):
     assert fleet.staging_files("tgt-classic") == []
     assert both.reports["tgt-modern"]["bytes_sent"] > 0
     assert [f for f in fleet.staging_files("tgt-modern") if f.endswith(".tar.zst")] == [
-        "incoming/images/" + app.replace("/", "_").replace(":", "_") + ".tar.zst"]
+        "incoming/images/" + archive_name(app)]
 
 
 def test_unreachable_target_fails_alone(scenario, fleet):
@@ -270,20 +277,12 @@ def test_pack_removes_archives_it_no_longer_lists(scenario):
     assert_ok(pack(scenario, bundle, [app, tool]), "src")
     assert_ok(pack(scenario, bundle, [app]), "src")
     files = sorted(bundle_bytes(bundle))
-    assert files == sorted(["SHA256SUMS", "manifest.json", "images/%s.tar.zst" % app.replace("/", "_").replace(":", "_"),
-                            "images/%s.tar.zst.airgap.json" % app.replace("/", "_").replace(":", "_")])
+    assert files == sorted(["SHA256SUMS", "manifest.json", "images/" + archive_name(app), "images/%s.airgap.json" % archive_name(app)])
 
 
 def test_tampered_archive_is_refused_and_nothing_is_loaded(scenario, fleet, hosts):
     app = scenario.image("1", random_bytes=16 * 1024)
-    bundle = scenario.tmp / "bundle"
-    assert_ok(pack(scenario, bundle, [app]), "src")
-    archive = next((bundle / "images").glob("*.tar.zst"))
-    data = bytearray(archive.read_bytes())
-    data[len(data) // 2] ^= 0x01
-    archive.write_bytes(bytes(data))
-
-    run = unpack(scenario, bundle)
+    run = unpack(scenario, pack_and_flip_a_byte(scenario, app))
     assert run.rc != 0
     assert "the archive was altered or damaged" in run.output
     for host in TARGETS:  # the bundle check stops every host before anything is copied
@@ -294,13 +293,7 @@ def test_tampered_archive_is_refused_and_nothing_is_loaded(scenario, fleet, host
 def test_checksum_mismatch_on_the_target_is_refused(scenario, fleet, hosts):
     """Without the controller's check (migrate_verify false), the load's own check refuses it."""
     app = scenario.image("1", random_bytes=16 * 1024)
-    bundle = scenario.tmp / "bundle"
-    assert_ok(pack(scenario, bundle, [app]), "src")
-    archive = next((bundle / "images").glob("*.tar.zst"))
-    data = bytearray(archive.read_bytes())
-    data[-100] ^= 0x01
-    archive.write_bytes(bytes(data))
-    run = unpack(scenario, bundle, migrate_verify=False)
+    run = unpack(scenario, pack_and_flip_a_byte(scenario, app, from_end=100), migrate_verify=False)
     assert run.rc != 0
     for host in TARGETS:
         assert run.failed(host)
@@ -408,7 +401,7 @@ def test_source_that_is_also_a_destination_keeps_its_archives(scenario, fleet):
     assert [run.changed("src") for run in runs] == [True, False]
     assert [run.changed("tgt-classic") for run in runs] == [True, False]
     assert sorted(f for f in fleet.staging_files("src") if not f.endswith(".json")) == sorted(
-        ["images/%s.tar.zst" % app.replace("/", "_").replace(":", "_"), "containers/%s.tar.zst" % web])
+        ["images/" + archive_name(app), "containers/" + archive_name(web)])
 
 
 def test_engine_settings_per_host(scenario, fleet, hosts):
