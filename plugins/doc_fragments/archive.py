@@ -29,7 +29,8 @@ options:
   checksum:
     description:
       - The SHA-256 the archive file must have, as V(sha256:<hex>) or 64 hex digits. Used when loading or importing,
-        ignored when writing.
+        ignored when writing, except that M(airgap.docker.image_archive) checks the O(airgap.docker.image_archive#module:from_archive)
+        input against it.
       - The module fails before the engine keeps anything when the archive does not match, at once when its sidecar
         records another checksum and otherwise while streaming it to the engine.
       - Give it when the expected checksum comes from a trusted source, such as a signed bundle manifest, rather than

@@ -11,6 +11,7 @@ oci (Docker >= 25): oci-layout, index.json, blobs/sha256/<digest>, plus manifest
 from __future__ import annotations
 
 import json
+import posixpath
 from dataclasses import asdict, dataclass, field
 
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
@@ -37,11 +38,20 @@ class ArchiveImage:
     os: str = None
     architecture: str = None
     size: int = 0
+    # Archive members holding the layers, aligned with diff_ids.
+    layers: list = field(default_factory=list)
+    # A thin archive omits the data of this many bottom layers: the receiving engine must
+    # already hold diff_ids[:omitted_layers] as one stack.
+    omitted_layers: int = 0
 
     def engine_ids(self):
         """IDs under which an engine may list this image: config digest (classic store),
         manifest or index digest (containerd store)."""
         return [d for d in (self.config_digest, self.manifest_digest, self.index_digest) if d]
+
+    def required_layers(self):
+        """The bottom layers a receiver must already hold (empty for a full archive)."""
+        return list(self.diff_ids[:self.omitted_layers])
 
     def to_dict(self):
         return asdict(self)
@@ -120,8 +130,12 @@ def _oci_manifests(members, descriptors, index_digest=None):
     return found
 
 
-def parse_layout(members, sizes):
-    """Turn the kept members of an image archive into (layout, [ArchiveImage])."""
+def parse_layout(members, sizes, links=None):
+    """Turn the kept members of an image archive into (layout, [ArchiveImage]).
+
+    sizes: every regular member's size; links: link members' targets. Layers whose member is
+    absent make the image thin (omitted_layers), which is only valid for a bottom run of layers.
+    """
     has_index = "index.json" in members and "oci-layout" in members
     if not has_index and "manifest.json" not in members:
         raise ArchiveError("The archive is a tar but not a Docker image archive (no manifest.json or index.json).")
@@ -134,7 +148,8 @@ def parse_layout(members, sizes):
                 raise ArchiveError("The archive's manifest.json has an entry without a Config.")
             image = images.setdefault(_digest_of_path(config_path), ArchiveImage(_digest_of_path(config_path)))
             image.tags.extend(_familiar_tags(entry.get("RepoTags")))
-            image.size = sum(sizes.get(layer, 0) for layer in entry.get("Layers") or [])
+            image.layers = list(entry.get("Layers") or [])
+            image.size = sum(sizes.get(layer, 0) for layer in image.layers)
             _apply_config(image, members, config_path)
     if has_index:
         for manifest_digest, index_digest, tag, manifest in _oci_manifests(members, _json(members, "index.json", "OCI index").get("manifests") or []):
@@ -145,6 +160,7 @@ def parse_layout(members, sizes):
             if image is None:
                 image = images[config_digest] = ArchiveImage(config_digest)
                 image.size = sum(layer.get("size", 0) for layer in manifest.get("layers") or [])
+                image.layers = [_blob_path(layer["digest"]) for layer in manifest.get("layers") or [] if layer.get("digest")]
                 _apply_config(image, members, _blob_path(config_digest))
             image.manifest_digest = image.manifest_digest or manifest_digest
             image.index_digest = image.index_digest or index_digest
@@ -152,7 +168,36 @@ def parse_layout(members, sizes):
                 image.tags.append(tag)
     for image in images.values():
         image.tags = sorted(set(image.tags))
+        image.omitted_layers = _omitted_bottom_layers(image, sizes, links or {})
     return layout, sorted(images.values(), key=lambda i: (i.tags, i.config_digest))
+
+
+def resolve_member(path, links):
+    """The member a path names, following link members of the archive."""
+    seen = set()
+    while path in links and path not in seen:
+        seen.add(path)
+        target = links[path]
+        path = target.lstrip("/") if target.startswith("/") else posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    return path
+
+
+def member_present(path, sizes, links):
+    """Whether the archive holds the member at path (a regular file, maybe behind links)."""
+    return resolve_member(path, links) in sizes
+
+
+def _omitted_bottom_layers(image, sizes, links):
+    if image.diff_ids and len(image.layers) != len(image.diff_ids):
+        raise ArchiveError("The archive's manifest lists %d layers for %s but its config %d; the archive is damaged." % (
+            len(image.layers), ", ".join(image.tags) or image.config_digest, len(image.diff_ids)))
+    absent = [i for i, path in enumerate(image.layers) if not member_present(path, sizes, links)]
+    if absent != list(range(len(absent))):
+        first_gap = next(i for position, i in enumerate(absent) if i != position)
+        raise ArchiveError("The archive lacks layer %d of %d of %s while holding layers below it; only a bottom run of "
+                           "layers may be left out, so the archive is damaged." % (
+                               first_gap + 1, len(image.layers), ", ".join(image.tags) or image.config_digest))
+    return len(absent)
 
 
 def _familiar_tags(repo_tags):

@@ -71,8 +71,9 @@ def normalized_sidecar(document):
     return normal
 
 
-def archive_entry(path, sidecar_document, image_name=None):
-    """(manifest entry, sidecar bytes) for one archive of the bundle."""
+def archive_entry(path, sidecar_document, image_name=None, delta_of=None):
+    """(manifest entry, sidecar bytes) for one archive of the bundle; delta_of names the full archive
+    a thin one stands for (it need not be in the bundle)."""
     path = safe_relative_path(path)
     normal = normalized_sidecar(sidecar_document)
     sidecar_bytes = encode(normal)
@@ -83,13 +84,15 @@ def archive_entry(path, sidecar_document, image_name=None):
         "size": archive["size"],
         "sha256": archive["sha256"],
         "compression": archive.get("compression"),
-        "sidecar": {"path": path + SUFFIX, "sha256": _sha256_bytes(sidecar_bytes)},
+        "sidecar": {"path": path + SUFFIX, "sha256": sha256_bytes(sidecar_bytes)},
         "engine": normal.get("engine") or {},
     }
     if normal["kind"] == KIND_IMAGES:
         entry["layout"] = archive.get("layout")
         entry["images"] = [_image_record(image) for image in normal.get("images") or []]
         entry["request"] = (normal.get("request") or {}).get("images") or []
+        if delta_of:
+            entry["delta_of"] = safe_relative_path(delta_of)
     else:
         if not image_name:
             raise InvalidInput("The container archive %s needs the name of the image it becomes." % path)
@@ -108,7 +111,7 @@ def _image_record(image):
     return record
 
 
-def _sha256_bytes(data):
+def sha256_bytes(data):
     return hashlib.sha256(data).hexdigest()
 
 
@@ -137,7 +140,7 @@ def build_manifest(entries, source):
 
 def render_sums(manifest, manifest_bytes):
     """SHA256SUMS for the manifest, every archive and every sidecar, sorted by path."""
-    lines = {MANIFEST: _sha256_bytes(manifest_bytes)}
+    lines = {MANIFEST: sha256_bytes(manifest_bytes)}
     for entry in manifest["archives"]:
         lines[entry["path"]] = entry["sha256"]
         lines[entry["sidecar"]["path"]] = entry["sidecar"]["sha256"]
@@ -194,6 +197,26 @@ def listed_files(manifest):
     return files
 
 
+def deltas_to_keep(old_manifest, entries):
+    """Thin archive entries of the old manifest that still stand for a full archive among `entries`
+    (same path, same images) and that `entries` do not replace."""
+    if not old_manifest:
+        return []
+    by_path = {e["path"]: e for e in entries}
+    kept = []
+    for entry in old_manifest.get("archives") or []:
+        full = by_path.get(entry.get("delta_of"))
+        if entry["path"] in by_path or full is None:
+            continue
+        if _identities(entry) == _identities(full):
+            kept.append(entry)
+    return kept
+
+
+def _identities(entry):
+    return sorted((i.get("fingerprint") or "", tuple(i.get("tags") or [])) for i in entry.get("images") or [])
+
+
 def stale_files(old_manifest, new_manifest):
     """Files an earlier pack wrote that the new manifest no longer lists."""
     return sorted(listed_files(old_manifest) - listed_files(new_manifest))
@@ -206,6 +229,9 @@ def manifest_images(manifest):
         for image in entry.get("images") or []:
             record = dict(image)
             record["archive"] = entry["path"]
+            record["kind"] = entry.get("kind")
+            if entry.get("delta_of"):
+                record["delta_of"] = entry["delta_of"]
             records.append(record)
     return records
 

@@ -126,9 +126,10 @@ class EngineClient:
         except NotFound:
             return None
 
-    def list_images(self):
+    def list_images(self, intermediate=False):
+        """Tagged and dangling images; with intermediate, also the build steps below them."""
         with self._errors("listing images"):
-            return self.api.images(all=False)
+            return self.api.images(all=intermediate)
 
     def tag(self, image_id, reference):
         repo, tag = reference.rsplit(":", 1)

@@ -54,3 +54,7 @@ class InvalidInput(AirgapError):
 
 class SignatureError(AirgapError):
     """A bundle's signature is missing, invalid or from a key that is not allowed."""
+
+
+class MissingLayers(ArchiveError):
+    """A thin archive's omitted layers are not in the engine."""

@@ -33,6 +33,13 @@ class WantedImage:
     tags: list = field(default_factory=list)
     size: int = 0
     requested_as: list = field(default_factory=list)
+    diff_ids: list = field(default_factory=list)
+    omitted: int = 0  # bottom layers a thin archive leaves out
+    archive_image: object = None  # the ArchiveImage, when taken from an archive
+
+
+def layers_of(inspect):
+    return list((inspect.get("RootFS") or {}).get("Layers") or [])
 
 
 def engine_tags(inspect):
@@ -71,7 +78,8 @@ def wanted_images(requests, inspect):
             continue
         wanted = by_id.get(info["Id"])
         if wanted is None:
-            wanted = by_id[info["Id"]] = WantedImage(info["Id"], fingerprint_from_inspect(info), size=info.get("Size") or 0)
+            wanted = by_id[info["Id"]] = WantedImage(info["Id"], fingerprint_from_inspect(info), size=info.get("Size") or 0,
+                                                     diff_ids=layers_of(info))
         wanted.requested_as.append(request)
         tag = request_is_tag(request, info)
         if tag and tag not in wanted.tags:
@@ -81,6 +89,38 @@ def wanted_images(requests, inspect):
     for wanted in by_id.values():
         wanted.tags.sort()
     return sorted(by_id.values(), key=lambda w: (w.tags, w.id))
+
+
+def wanted_from_archive(requests, images):
+    """Like wanted_images, for images taken from an archive instead of the engine: each request
+    names a tag or an ID of one of the archive's images. Raises ImageNotFound for the others."""
+    check_requested_in_archive(requests, images)
+    by_digest = {}
+    for request in requests:
+        tag, image = _archive_image_for(request, images)
+        wanted = by_digest.get(image.config_digest)
+        if wanted is None:
+            wanted = by_digest[image.config_digest] = WantedImage(image.config_digest, image.fingerprint, size=image.size,
+                                                                  diff_ids=list(image.diff_ids), archive_image=image)
+        wanted.requested_as.append(request)
+        if tag and tag not in wanted.tags:
+            wanted.tags.append(tag)
+    for wanted in by_digest.values():
+        wanted.tags.sort()
+    return sorted(by_digest.values(), key=lambda w: (w.tags, w.id))
+
+
+def _archive_image_for(request, images):
+    """(tag or None, ArchiveImage) a request names: a tag first (`deadbeefcafe` may be a repository), else an ID."""
+    try:
+        tag = normalize_tag_reference(request)
+    except InvalidInput:
+        tag = None
+    image = next((i for i in images if tag and tag in i.tags), None)
+    if image is not None:
+        return tag, image
+    wanted = full_id(request)
+    return None, next(i for i in images if any(d.startswith(wanted) for d in i.engine_ids()))
 
 
 def archive_summary(images):
@@ -109,6 +149,10 @@ def save_decision(wanted, recorded, recorded_compression, compression, recorded_
             if holds is not None:
                 return False, "the archive holds %s with tags %s, not %s" % (want.id[:19], sorted(holds.get("tags") or []) or "none", want.tags or "none")
             return False, "%s in the engine is not the image in the archive" % label
+        recorded_omitted = match.get("omitted_layers") or 0
+        if recorded_omitted != want.omitted:
+            return False, "the archive leaves out %d bottom layer(s) of %s, %d are to be left out" % (
+                recorded_omitted, ", ".join(want.tags) or want.id[:19], want.omitted)
         remaining.remove(match)
     if remaining:
         extra = ", ".join(", ".join(r.get("tags") or []) or r.get("config_digest", "?") for r in remaining)

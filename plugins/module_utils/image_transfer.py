@@ -11,7 +11,7 @@ without a second pass and a load notices a truncated archive before the engine d
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import parse_layout, wants_member
 from ansible_collections.airgap.docker.plugins.module_utils.archive_stream import (
@@ -21,9 +21,11 @@ from ansible_collections.airgap.docker.plugins.module_utils.archive_stream impor
     stream_into_engine,
     write_archive,
 )
-from ansible_collections.airgap.docker.plugins.module_utils.errors import ChecksumMismatch, EngineError
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, EngineError
+from ansible_collections.airgap.docker.plugins.module_utils.files import prefetch
 from ansible_collections.airgap.docker.plugins.module_utils.image_plans import load_steps
 from ansible_collections.airgap.docker.plugins.module_utils.tarscan import TarScanner
+from ansible_collections.airgap.docker.plugins.module_utils.thin_archive import InputReader, ThinLayout
 
 
 @dataclass
@@ -60,7 +62,7 @@ def scan_archive(path):
     kind = sniff_compression(path)
     scanner = TarScanner(wants_member)
     transfer = read_archive(path, _scanning(scanner))
-    layout, images = parse_layout(scanner.members, scanner.sizes)
+    layout, images = parse_layout(scanner.members, scanner.sizes, scanner.links)
     return ArchiveContent(kind, layout, images, size=os.stat(path).st_size, sha256=transfer.archive_sha256, tar_size=transfer.tar_size,
                           stats={"archive_bytes_read": transfer.archive_size, "transfer_seconds": transfer.seconds})
 
@@ -70,17 +72,74 @@ def save_to_temp(engine, names, path, kind, level, platform, estimated_size):
 
     Returns (AtomicFile, ArchiveContent); the caller commits or aborts the file.
     """
+    target, content = write_to_temp(engine.save_stream(names, platform), path, kind, level, estimated_size)
+    content.stats["bytes_from_engine"] = content.tar_size
+    return target, content
+
+
+def write_to_temp(blocks, path, kind, level, estimated_size):
+    """Compress the image archive tar `blocks` into a temporary file beside path, learning its
+    images on the way. Returns (AtomicFile, ArchiveContent); the caller commits or aborts."""
     scanner = TarScanner(wants_member)
-    target, transfer = write_archive(engine.save_stream(names, platform), path, kind, level, estimated_size, _scanning(scanner))
+    target, transfer = write_archive(blocks, path, kind, level, estimated_size, _scanning(scanner))
     try:
-        layout, images = parse_layout(scanner.members, scanner.sizes)
+        layout, images = parse_layout(scanner.members, scanner.sizes, scanner.links)
     except BaseException:
         target.abort()
         raise
     content = ArchiveContent(kind, layout, images, size=transfer.archive_size, sha256=transfer.archive_sha256, tar_size=transfer.tar_size,
-                             stats={"bytes_from_engine": transfer.tar_size, "archive_bytes_written": transfer.archive_size,
-                                    "transfer_seconds": transfer.seconds})
+                             stats={"archive_bytes_written": transfer.archive_size, "transfer_seconds": transfer.seconds})
     return target, content
+
+
+def save_thin_to_temp(fill, path, kind, level, wanted, skip_members=()):
+    """Write a thin archive of `wanted` (WantedImage, each with the number of bottom layers it
+    leaves out) into a temporary file beside path.
+
+    fill(reader) streams the input tar (engine save or full archive) into reader.feed and returns
+    its stats. Returns (AtomicFile, ArchiveContent); the caller commits or aborts the file.
+    """
+    reader = InputReader(os.path.dirname(os.path.abspath(path)), skip_members)
+    try:
+        stats = fill(reader)
+        layout, images = reader.images()
+        chosen = [_input_image(want, images) for want in wanted]
+        thin = ThinLayout(reader, layout, chosen, [want.omitted for want in wanted])
+        target, content = write_to_temp(thin.blocks(), path, kind, level, thin.size_estimate())
+    finally:
+        reader.discard()
+    content.stats.update(stats)
+    return target, content
+
+
+def engine_input(engine, names, platform):
+    """A fill for save_thin_to_temp: `docker save` of names."""
+    def fill(reader):
+        received = 0
+        for block in prefetch(engine.save_stream(names, platform)):
+            received += len(block)
+            reader.feed(block)
+        reader.feed(None)
+        return {"bytes_from_engine": received}
+    return fill
+
+
+def archive_input(path, expected_sha256):
+    """A fill for save_thin_to_temp: a full archive file, which must match expected_sha256."""
+    def fill(reader):
+        transfer = read_archive(path, reader.feed)
+        if expected_sha256 and transfer.archive_sha256 != expected_sha256:
+            raise ChecksumMismatch("%s does not match its recorded checksum (sha256 %s, expected %s); nothing was written."
+                                   % (path, transfer.archive_sha256, expected_sha256))
+        return {"archive_bytes_read": transfer.archive_size}
+    return fill
+
+
+def _input_image(want, images):
+    for image in images:
+        if want.id in image.engine_ids() or image.fingerprint == want.fingerprint:
+            return replace(image, tags=list(want.tags))
+    raise ArchiveError("The input archive does not hold %s as expected; nothing was written." % (", ".join(want.tags) or want.id))
 
 
 def load_archive(engine, path, kind, expected_sha256=None, platform=None):

@@ -137,18 +137,20 @@ class ArchiveManager:
         check_writable_directory(self.path)
         return kind, level
 
-    def check_sidecar_size(self, meta, stat, verb):
+    def check_sidecar_size(self, meta, stat, verb, path=None):
         """A sidecar that records another size means a truncated or replaced archive: refuse it."""
+        path = path or self.path
         recorded = (meta.get("archive") or {}).get("size")
         if recorded != stat.st_size:
             raise ChecksumMismatch(
                 "%s is %d bytes but its sidecar %s records %s: the archive is truncated or was replaced. Nothing was "
                 "%s; copy the archive again, or remove the sidecar if the archive was replaced on purpose."
-                % (self.path, stat.st_size, sidecar_path(self.path), recorded, verb))
+                % (path, stat.st_size, sidecar_path(path), recorded, verb))
 
-    def expected_sha256(self, recorded, verb):
-        """The sha256 the archive must have: the checksum option, which must agree with what the
-        sidecar (or a read of the archive) recorded, else the recorded one."""
+    def expected_sha256(self, recorded, verb, path=None):
+        """The sha256 the archive at path (default: the module's) must have: the checksum option,
+        which must agree with what the sidecar (or a read of the archive) recorded, else the recorded one."""
+        path = path or self.path
         given = self.params.get("checksum")
         if not given:
             return recorded
@@ -156,7 +158,7 @@ class ArchiveManager:
         if recorded and recorded != expected:
             raise ChecksumMismatch(
                 "%s has sha256 %s according to %s, but checksum asks for %s: it is not the expected archive. Nothing was %s."
-                % (self.path, recorded, "its sidecar" if os.path.exists(sidecar_path(self.path)) else "a read of the file",
+                % (path, recorded, "its sidecar" if os.path.exists(sidecar_path(path)) else "a read of the file",
                    expected, verb))
         return expected
 

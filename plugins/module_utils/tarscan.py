@@ -65,17 +65,22 @@ class TarScanner:
     """Feed it the bytes of a tar stream; afterwards `members` holds the kept bodies.
 
     keep(name, size) decides which members' bodies to keep; `sizes` records every regular
-    member's size. finish() raises ArchiveError for a stream that ends before the tar does.
+    member's size and `links` every link's target (a hard link's from the root, as `/<path>`). stream(name, size), when given, may return
+    a sink (write(bytes), close()) that receives a regular member's body as it passes.
+    finish() raises ArchiveError for a stream that ends before the tar does.
     """
 
-    def __init__(self, keep):
+    def __init__(self, keep, stream=None):
         self._keep = keep
+        self._stream = stream
+        self._sink = None
         self._header = bytearray()
         self._remaining = 0  # body bytes of the current member still to come
         self._padding = 0
         self._body = None  # bytearray while keeping the current member
         self._current = None  # (name, typeflag) of the member whose body is streaming
         self._long_name = None  # from a GNU 'L' or PAX 'x' header, for the next member
+        self._long_link = None  # from a GNU 'K' or PAX 'x' header: the next link's target
         self._pax_size = None  # from a PAX 'x' header: members of 8 GiB and more (Go's tar writer)
         self._kept_total = 0
         self._blocks_seen = 0
@@ -83,6 +88,7 @@ class TarScanner:
         self.newest_mtime = 0  # largest member mtime, for a creation time that depends only on content
         self.members = {}
         self.sizes = {}
+        self.links = {}
         self.order = []
 
     def feed(self, data):
@@ -93,6 +99,8 @@ class TarScanner:
                 take = min(self._remaining, end - pos)
                 if self._body is not None:
                     self._body += view[pos:pos + take]
+                if self._sink is not None:
+                    self._sink.write(view[pos:pos + take])
                 self._remaining -= take
                 pos += take
                 if not self._remaining:
@@ -129,15 +137,18 @@ class TarScanner:
         if header[257:262] == b"ustar" and header[345:346] != b"\0":
             name = header[345:500].split(b"\0", 1)[0] + b"/" + name
         name = name.decode("utf-8", "surrogateescape")
+        link_target = header[157:257].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
         if typeflag not in (b"x", b"L", b"g", b"K"):
             if self._long_name is not None:
                 name, self._long_name = self._long_name, None
+            if self._long_link is not None:
+                link_target, self._long_link = self._long_link, None
             if self._pax_size is not None:
                 size, self._pax_size = self._pax_size, None
         self._current = (name, typeflag)
         self._remaining = size
         self._padding = (BLOCK - size % BLOCK) % BLOCK
-        meta = typeflag in (b"x", b"L")
+        meta = typeflag in (b"x", b"L", b"K")
         if meta or (typeflag in _REGULAR and size <= MAX_KEPT_MEMBER and self._keep(name, size)):
             self._body = bytearray()
         else:
@@ -145,20 +156,33 @@ class TarScanner:
         if typeflag in _REGULAR:
             self.sizes[name] = size
             self.order.append(name)
+            self._sink = self._stream(name, size) if self._stream else None
+        elif typeflag == b"2":
+            self.links[name] = link_target
+        elif typeflag == b"1":
+            # A hard link names its target from the archive's root, a symbolic link from its own directory.
+            self.links[name] = "/" + link_target.lstrip("/")
         if not size:
             self._member_done()
 
     def _member_done(self):
         name, typeflag = self._current
         body, self._body = self._body, None
+        sink, self._sink = self._sink, None
+        if sink is not None:
+            sink.close()
         if body is None:
             return
         if typeflag == b"L":
             self._long_name = bytes(body).split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+        elif typeflag == b"K":
+            self._long_link = bytes(body).split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
         elif typeflag == b"x":
             records = _pax_records(bytes(body))
             if "path" in records:
                 self._long_name = records["path"].decode("utf-8", "surrogateescape")
+            if "linkpath" in records:
+                self._long_link = records["linkpath"].decode("utf-8", "surrogateescape")
             if "size" in records:
                 try:
                     self._pax_size = int(records["size"])

@@ -68,6 +68,11 @@ options:
         description:
           - For a container archive, the image it becomes when imported, as V(repo:tag).
         type: str
+      delta_of:
+        description:
+          - For a thin image archive (see O(airgap.docker.image_archive#module:exclude_layers)), the path of the full
+            archive it stands for, V(images/<file>). The full archive need not be in the bundle.
+        type: str
   pending:
     description:
       - With O(state=present), bundle paths of archives that are about to be rewritten and whose sidecar is not known
@@ -75,6 +80,14 @@ options:
     type: list
     elements: str
     default: []
+  keep_deltas:
+    description:
+      - With O(state=present), keep the thin archives (those with a C(delta_of)) that the bundle already lists, as long as
+        the full archive they stand for is in O(archives) with the same images and their files are still in the bundle.
+        Thin archives written for earlier receivers are then reused instead of cut again, and a re-run that needs no
+        new one leaves the manifest as it is. The M(airgap.docker.migrate) role's relay sets it.
+    type: bool
+    default: false
   source:
     description:
       - With O(state=present), facts about where the archives come from, recorded in the manifest as they are, for
@@ -190,12 +203,18 @@ class BundleManager:
     def ensure_present(self):
         entries, sidecars = [], {}
         for item in self.params["archives"]:
-            entry, sidecar_bytes = bundle.archive_entry(item["path"], item["sidecar"], item.get("image"))
+            entry, sidecar_bytes = bundle.archive_entry(item["path"], item["sidecar"], item.get("image"), item.get("delta_of"))
             entries.append(entry)
             sidecars[entry["sidecar"]["path"]] = sidecar_bytes
+        old_manifest = self._old_manifest()
+        if self.params["keep_deltas"]:
+            for entry in bundle.deltas_to_keep(old_manifest, entries):
+                sidecar_bytes = self._read(entry["sidecar"]["path"])
+                if self._still_there(entry, sidecar_bytes):
+                    entries.append(entry)
+                    sidecars[entry["sidecar"]["path"]] = sidecar_bytes
         manifest = bundle.build_manifest(entries, self.params["source"])
         manifest_bytes = bundle.encode(manifest)
-        old_manifest = self._old_manifest()
 
         wanted = dict(sidecars)
         wanted[bundle.MANIFEST] = manifest_bytes
@@ -221,6 +240,15 @@ class BundleManager:
         self.result.update(changed=changed, manifest=manifest, images=bundle.manifest_images(manifest), signer=None,
                            files={"written": writes, "removed": removals},
                            msg="%s the bundle %s (%d archive(s))" % (verb, self.path, len(entries)))
+
+    def _still_there(self, entry, sidecar_bytes):
+        """A kept thin archive's files are in the bundle as the old manifest lists them (size; the sidecar's hash)."""
+        if sidecar_bytes is None or bundle.sha256_bytes(sidecar_bytes) != entry["sidecar"]["sha256"]:
+            return False
+        try:
+            return os.path.getsize(bundle.bundle_file(self.path, entry["path"])) == entry["size"]
+        except OSError:
+            return False
 
     def _old_manifest(self):
         try:
@@ -331,8 +359,10 @@ def main():
                 path=dict(type="str", required=True),
                 sidecar=dict(type="dict", required=True),
                 image=dict(type="str"),
+                delta_of=dict(type="str"),
             )),
             pending=dict(type="list", elements="str", default=[]),
+            keep_deltas=dict(type="bool", default=False),
             source=dict(type="dict", default={}),
             signing_key=dict(type="path", no_log=False),
             allowed_signers=dict(type="path"),

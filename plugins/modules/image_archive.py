@@ -70,7 +70,34 @@ options:
     description:
       - Save or load only this platform of multi-platform images, as V(os/arch[/variant]), for example V(linux/arm64).
       - Needs Docker API 1.48 (Docker 28) or newer; the module fails with a clear message on older engines.
+      - Cannot be combined with O(from_archive), nor used to load a thin archive (see O(exclude_layers)).
     type: str
+  exclude_layers:
+    description:
+      - With O(state=saved), layers the receiving engine already holds, as diff IDs (V(sha256:<hex>), the uncompressed
+        digests that M(airgap.docker.image_info) reports). The archive then leaves out their data and is a B(thin)
+        archive, often a few kilobytes instead of the whole image when only a top layer changed.
+      - For each image the archive leaves out the longest bottom run of its layers that are all listed, since both
+        image stores key a layer by the whole stack below it. A layer that another image in the same archive must carry
+        stays in.
+      - A thin archive is written as an OCI layout that also carries C(manifest.json), which the classic image store
+        and the containerd image store (Docker 25+) both load, whatever layout the source engine writes. The sidecar
+        records per image how many bottom layers were left out (RV(images[].omitted_layers)).
+      - Loading a thin archive (O(state=loaded)) first checks that the engine holds the left-out layers as a stack and
+        fails, naming the first missing layer, before sending anything.
+      - An empty list writes a full archive.
+    type: list
+    elements: str
+    default: []
+  from_archive:
+    description:
+      - With O(state=saved), take the images from this existing image archive instead of from the engine, for example
+        to cut thin archives for several receivers out of one full archive without asking the engine again. The engine
+        is not contacted.
+      - O(images) must name images the archive holds, by tag or ID. The input is checked against its sidecar's checksum,
+        or against O(checksum) when given, and nothing is written when it does not match.
+      - The output is always written as an OCI layout (see O(exclude_layers)).
+    type: path
 seealso:
   - module: airgap.docker.container_archive
   - name: docker save versus docker export
@@ -102,6 +129,25 @@ EXAMPLES = r"""
     ca_path: /etc/docker/ca.pem
     client_cert: /etc/docker/cert.pem
     client_key: /etc/docker/key.pem
+
+- name: Learn which layers the receiving engine already holds
+  airgap.docker.image_info:
+    inventory: true
+  register: receiver
+  delegate_to: edge-17.example.com
+
+- name: Save only the layers it lacks (a thin archive)
+  airgap.docker.image_archive:
+    path: /srv/images/app-2.0-for-edge.tar.zst
+    images: [registry.example.com/app:2.0]
+    exclude_layers: "{{ receiver.inventory.layers }}"
+
+- name: Cut a thin archive out of a full one, without the engine
+  airgap.docker.image_archive:
+    path: /srv/images/app-2.0-thin.tar.zst
+    from_archive: /srv/images/app-2.0.tar.zst
+    images: [registry.example.com/app:2.0]
+    exclude_layers: "{{ receiver.inventory.layers }}"
 
 - name: Remove an archive and its sidecar
   airgap.docker.image_archive:
@@ -171,6 +217,15 @@ images:
     size:
       description: Bytes of the image's layers in the archive, or the image's size in the engine for a save.
       type: int
+    diff_ids:
+      description: The image's layers, bottom first, as uncompressed digests.
+      type: list
+      elements: str
+    omitted_layers:
+      description:
+        - How many bottom layers a thin archive leaves out (see O(exclude_layers)); 0 for a full archive. The receiving
+          engine must hold the first that many RV(images[].diff_ids) as a stack.
+      type: int
 sidecar:
   description:
     - The archive's sidecar document, as written next to it in C(<path>.airgap.json), for example to build a bundle
@@ -207,10 +262,13 @@ stats:
 """
 
 
+import os
+
 from ansible_collections.airgap.docker.plugins.module_utils import archive_stream, compression, image_plans, image_transfer, sidecar
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
-from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, EngineError
-from ansible_collections.airgap.docker.plugins.module_utils.files import stat_or_none
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, EngineError, InvalidInput
+from ansible_collections.airgap.docker.plugins.module_utils.files import check_free_space, stat_or_none
+from ansible_collections.airgap.docker.plugins.module_utils.layer_inventory import LayerInventory
 from ansible_collections.airgap.docker.plugins.module_utils.module_support import (
     ARCHIVE_ARGUMENT_SPEC,
     ArchiveManager,
@@ -218,6 +276,7 @@ from ansible_collections.airgap.docker.plugins.module_utils.module_support impor
     run_manager,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.references import looks_like_id, normalize_tag_reference
+from ansible_collections.airgap.docker.plugins.module_utils.thin_archive import plan_omissions, skippable_members
 
 
 class ImageArchiveManager(ArchiveManager):
@@ -231,9 +290,16 @@ class ImageArchiveManager(ArchiveManager):
     def ensure_saved(self):
         kind, level = self.writing_compression()
         platform = self.params["platform"]
-        self.engine.check_platform_support(platform)
         requests = [self._normalize_request(r) for r in self.params["images"]]
-        wanted = image_plans.wanted_images(requests, self.engine.inspect_image)
+        source = self._input_archive(platform)
+        if source is None:
+            self.engine.check_platform_support(platform)
+            wanted = image_plans.wanted_images(requests, self.engine.inspect_image)
+        else:
+            wanted = image_plans.wanted_from_archive(requests, source.images)
+        omitted = plan_omissions([w.diff_ids for w in wanted], self.params["exclude_layers"])
+        for want, count in zip(wanted, omitted):
+            want.omitted = count
 
         recorded, recorded_kind, recorded_platform, facts, problem = self._archive_as_recorded()
         if problem:
@@ -249,8 +315,24 @@ class ImageArchiveManager(ArchiveManager):
         if self.check_mode:
             self.finish(True, "would save: " + reason, "saved", None, images=[self._wanted_result(w) for w in wanted])
             return
-        content, records = self._save(wanted, requests, kind, level, platform)
+        content, records = self._save(wanted, requests, kind, level, platform, source)
         self.finish(True, "saved: " + reason, "saved", content.facts(self.path), images=self._images_result(records))
+
+    def _input_archive(self, platform):
+        """The full archive named by from_archive, as ArchiveContent (with the engine facts its
+        sidecar records), or None when the images come from the engine."""
+        path = self.params["from_archive"]
+        if not path:
+            return None
+        if platform:
+            raise InvalidInput("platform cannot be combined with from_archive: the images come from the archive as they are.")
+        if os.path.abspath(path) == os.path.abspath(self.path):
+            raise InvalidInput("from_archive must name another file than path (%s)." % self.path)
+        content, expected = self._archive_content(path, "written")
+        content.sha256 = expected
+        meta = sidecar.read_sidecar(path) or {}
+        content.engine = meta.get("engine") or {}
+        return content
 
     def _normalize_request(self, request):
         request = request.strip()
@@ -280,28 +362,48 @@ class ImageArchiveManager(ArchiveManager):
         self.add_stats(content.stats)
         return [i.to_dict() for i in content.images], content.compression, None, content.facts(self.path), None
 
-    def _save(self, wanted, requests, kind, level, platform):
-        names = []
-        for want in wanted:
-            names.extend(want.tags or [want.id])
-        estimate = sum(w.size for w in wanted)
-        target, content = image_transfer.save_to_temp(self.engine, names, self.path, kind, level, platform, estimate)
+    def _save(self, wanted, requests, kind, level, platform, source):
+        thin = source is not None or any(w.omitted for w in wanted)
+        if thin:
+            target, content = self._write_thin(wanted, kind, level, platform, source)
+        else:
+            names = []
+            for want in wanted:
+                names.extend(want.tags or [want.id])
+            estimate = sum(w.size for w in wanted)
+            target, content = image_transfer.save_to_temp(self.engine, names, self.path, kind, level, platform, estimate)
         try:
             records = self._match_saved(wanted, content.images)
         except EngineError:
             target.abort()
             raise
-        engine_facts = self.engine.facts()
+        engine_facts = source.engine if source is not None else self.engine.facts()
+        request = {"images": requests, "platform": platform}
+        if thin:
+            request["exclude_layers"] = sorted(set(self.params["exclude_layers"]))
 
         def make_sidecar(stat):
             archive = dict(content.facts(self.path), mtime_ns=stat.st_mtime_ns, tar_size=content.tar_size)
             archive.pop("path")
-            return sidecar.build(archive, records, engine_facts, {"images": requests, "platform": platform})
+            return sidecar.build(archive, records, engine_facts, request)
 
         archive_stream.commit_archive(target, self.path, make_sidecar)
         self.add_stats(content.stats)
         self.apply_file_attributes(True)
         return content, records
+
+    def _write_thin(self, wanted, kind, level, platform, source):
+        """A thin archive (OCI layout) from the engine or from the input archive."""
+        if source is None:
+            names = [name for want in wanted for name in (want.tags or [want.id])]
+            directory = os.path.dirname(os.path.abspath(self.path))
+            # The input's layers pass through unnamed temporary files there before the ones left out are dropped.
+            check_free_space(directory, sum(w.size for w in wanted), "the layers of the images while they are sorted")
+            fill, skip = image_transfer.engine_input(self.engine, names, platform), ()
+        else:
+            fill = image_transfer.archive_input(self.params["from_archive"], source.sha256)
+            skip = skippable_members([w.archive_image for w in wanted], [w.omitted for w in wanted])
+        return image_transfer.save_thin_to_temp(fill, self.path, kind, level, wanted, skip)
 
     def _match_saved(self, wanted, archived):
         """Pair each wanted engine image with its entry in the new archive (sanity check)."""
@@ -330,6 +432,8 @@ class ImageArchiveManager(ArchiveManager):
         retags = [(tag, s.engine_id) for s in steps if s.needs_retag for tag in s.missing_tags]
         if self.params["force"] and not needs_load:
             needs_load = steps
+        if needs_load:
+            self._check_thin(content, platform)
         self.diff(
             {"tags": {tag: before for s in steps for tag, before in s.tags_before.items()}},
             {"tags": {tag: (s.engine_id or s.image.manifest_digest or s.image.config_digest) for s in steps for tag in s.image.tags}},
@@ -355,22 +459,40 @@ class ImageArchiveManager(ArchiveManager):
 
     def _archive_for_load(self):
         """(ArchiveContent, sha256 to verify or None) from the sidecar, else from reading the archive."""
-        stat = stat_or_none(self.path)
+        return self._archive_content(self.path, "loaded")
+
+    def _archive_content(self, path, verb):
+        """(ArchiveContent, sha256 to verify or None) of the archive at path, from its sidecar, else from reading it."""
+        stat = stat_or_none(path)
         if stat is None:
-            raise ArchiveError("The archive %s does not exist." % self.path)
-        kind = archive_stream.sniff_compression(self.path)
+            raise ArchiveError("The archive %s does not exist." % path)
+        kind = archive_stream.sniff_compression(path)
         compression.require(kind)
-        meta = sidecar.read_sidecar(self.path)
+        meta = sidecar.read_sidecar(path)
         if meta is None:
-            content = image_transfer.scan_archive(self.path)
+            content = image_transfer.scan_archive(path)
             self.add_stats(content.stats)
-            return content, self.expected_sha256(content.sha256, "loaded")
+            return content, self.expected_sha256(content.sha256, verb, path)
         archive = meta.get("archive") or {}
-        self.check_sidecar_size(meta, stat, "loaded")
-        expected = self.expected_sha256(archive.get("sha256"), "loaded")
+        self.check_sidecar_size(meta, stat, verb, path)
+        expected = self.expected_sha256(archive.get("sha256"), verb, path)
         content = image_transfer.ArchiveContent(kind, archive.get("layout"), sidecar.images_of(meta), size=stat.st_size,
                                                 sha256=expected)
         return content, expected
+
+    def _check_thin(self, content, platform):
+        """A thin archive loads only into an engine that holds the layers it leaves out: checked
+        before a byte is sent, since the containerd store may report success and load nothing."""
+        thin = [image for image in content.images if image.omitted_layers]
+        if not thin:
+            return
+        if platform:
+            raise InvalidInput("platform cannot be used to load a thin archive (%s): with a platform the engine wants "
+                               "every layer's data." % self.path)
+        inventory = LayerInventory.from_engine(lambda: self.engine.list_images(intermediate=True), self.engine.inspect_image,
+                                               image_plans.engine_tags)
+        for image in thin:
+            inventory.check_holds(image, self.engine.host)
 
     def _load(self, content, expected_sha256, platform):
         _messages, stats = image_transfer.load_archive(self.engine, self.path, content.compression, expected_sha256, platform)
@@ -403,13 +525,14 @@ class ImageArchiveManager(ArchiveManager):
     @staticmethod
     def _images_result(records):
         return [{"id": r.get("engine_id"), "tags": r.get("tags") or [], "config_digest": r.get("config_digest"),
-                 "manifest_digest": r.get("manifest_digest"), "fingerprint": r.get("fingerprint"), "size": r.get("size") or 0}
+                 "manifest_digest": r.get("manifest_digest"), "fingerprint": r.get("fingerprint"), "size": r.get("size") or 0,
+                 "diff_ids": r.get("diff_ids") or [], "omitted_layers": r.get("omitted_layers") or 0}
                 for r in records or []]
 
     @staticmethod
     def _wanted_result(want):
         return {"id": want.id, "tags": want.tags, "config_digest": None, "manifest_digest": None,
-                "fingerprint": want.fingerprint, "size": want.size}
+                "fingerprint": want.fingerprint, "size": want.size, "diff_ids": want.diff_ids, "omitted_layers": want.omitted}
 
     @staticmethod
     def _load_result(steps):
@@ -417,7 +540,8 @@ class ImageArchiveManager(ArchiveManager):
         for step in steps:
             image = step.image if isinstance(step.image, ArchiveImage) else ArchiveImage.from_dict(step.image)
             result.append({"id": step.engine_id, "tags": image.tags, "config_digest": image.config_digest,
-                           "manifest_digest": image.manifest_digest, "fingerprint": image.fingerprint, "size": image.size})
+                           "manifest_digest": image.manifest_digest, "fingerprint": image.fingerprint, "size": image.size,
+                           "diff_ids": image.diff_ids, "omitted_layers": image.omitted_layers})
         return result
 
 
@@ -429,6 +553,8 @@ def main():
             images=dict(type="list", elements="str", aliases=["name"]),
             force=dict(type="bool", default=False),
             platform=dict(type="str"),
+            exclude_layers=dict(type="list", elements="str", default=[]),
+            from_archive=dict(type="path"),
             **ARCHIVE_ARGUMENT_SPEC,
         ),
         required_if=[("state", "saved", ["images"])],

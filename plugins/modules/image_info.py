@@ -39,10 +39,17 @@ options:
     description:
       - Image records to look for, as found in RV(airgap.docker.image_archive#module:images) or in a bundle's
         C(manifest.json). The keys used are V(tags), V(config_digest), V(manifest_digest), V(index_digest),
-        V(fingerprint) and V(created); every other key is returned as it was given.
+        V(fingerprint), V(created) and V(diff_ids); every other key is returned as it was given.
     type: list
     elements: dict
     default: []
+  inventory:
+    description:
+      - Also return the engine's layer inventory, RV(inventory), with every image and its layer stack and every layer
+        held. It is what O(airgap.docker.image_archive#module:exclude_layers) needs to write a thin archive for this engine.
+      - Costs one inspect per image of the engine; nothing is read from disk.
+    type: bool
+    default: false
 seealso:
   - module: airgap.docker.image_archive
 """
@@ -56,6 +63,11 @@ EXAMPLES = r"""
 - name: Archives this host needs
   ansible.builtin.set_fact:
     needed: "{{ probe.wanted | rejectattr('state', 'eq', 'present') | map(attribute='archive') | unique }}"
+
+- name: Which layers does this host hold, for a thin archive?
+  airgap.docker.image_info:
+    inventory: true
+  register: receiver
 
 - name: Layers and fingerprint of one image
   airgap.docker.image_info:
@@ -112,10 +124,28 @@ wanted:
       description: Tags that are absent or point to another image.
       type: list
       elements: str
+    held_layers:
+      description:
+        - How many bottom layers of the record's V(diff_ids) the engine holds as one stack; all of them when the image
+          is present. A thin archive that leaves out at most that many layers loads here.
+      type: int
 missing:
   description: Number of O(wanted) records not V(present).
   returned: always
   type: int
+inventory:
+  description: The engine's layer inventory.
+  returned: when O(inventory=true)
+  type: dict
+  contains:
+    images:
+      description: Every image, build steps included, with its ID, tags and V(diff_ids) (bottom first).
+      type: list
+      elements: dict
+    layers:
+      description: Every layer diff ID the engine holds, sorted.
+      type: list
+      elements: str
 engine:
   description: Version and image store of the engine.
   returned: always
@@ -125,6 +155,7 @@ engine:
 from ansible_collections.airgap.docker.plugins.module_utils import image_plans
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
 from ansible_collections.airgap.docker.plugins.module_utils.identity import fingerprint_from_inspect
+from ansible_collections.airgap.docker.plugins.module_utils.layer_inventory import LayerInventory
 from ansible_collections.airgap.docker.plugins.module_utils.module_support import build_module, engine_client, run_manager
 
 
@@ -136,11 +167,24 @@ class ImageInfoManager:
         self.engine = engine_client(self.params)
         self.lookup = image_plans.EngineLookup(self.engine.inspect_image, self.engine.list_images)
 
+        self._inventory = None
+
+    @property
+    def inventory(self):
+        """The engine's layer stacks, read once and only when needed."""
+        if self._inventory is None:
+            self._inventory = LayerInventory.from_engine(lambda: self.engine.list_images(intermediate=True), self.lookup.inspect,
+                                                         image_plans.engine_tags)
+        return self._inventory
+
     def run(self):
         images = [self._report(request.strip()) for request in self.params["images"]]
         wanted = [self._compare(record) for record in self.params["wanted"]]
-        return {"changed": False, "images": images, "wanted": wanted, "missing": sum(1 for w in wanted if w["state"] != "present"),
-                "engine": self.engine.facts()}
+        result = {"changed": False, "images": images, "wanted": wanted, "missing": sum(1 for w in wanted if w["state"] != "present"),
+                  "engine": self.engine.facts()}
+        if self.params["inventory"]:
+            result["inventory"] = {"images": self.inventory.images, "layers": self.inventory.layers()}
+        return result
 
     def _report(self, request):
         info = self.lookup.inspect(request)
@@ -156,7 +200,8 @@ class ImageInfoManager:
         image = ArchiveImage.from_dict(dict({"config_digest": None, "tags": []}, **record))
         step = image_plans.load_steps([image], self.lookup)[0]
         state = "missing" if step.needs_load else ("retag" if step.needs_retag else "present")
-        return dict(record, state=state, id=step.engine_id, missing_tags=step.missing_tags)
+        held = len(image.diff_ids) if not step.needs_load else self.inventory.held_run(image.diff_ids)
+        return dict(record, state=state, id=step.engine_id, missing_tags=step.missing_tags, held_layers=held)
 
 
 def main():
@@ -164,6 +209,7 @@ def main():
         dict(
             images=dict(type="list", elements="str", default=[]),
             wanted=dict(type="list", elements="dict", default=[]),
+            inventory=dict(type="bool", default=False),
         ),
     )
     run_manager(module, ImageInfoManager)

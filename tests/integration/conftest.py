@@ -18,7 +18,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from ansible_runner_helper import Ansible
+from fleet_helper import Fleet
 from image_factory import ImageFactory
+from migrate_scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_ROOT = Path(os.environ.get("AIRGAP_ENGINES_ROOT", "/var/tmp/airgap-engines"))
@@ -100,3 +102,30 @@ def workdir(tmp_path):
     path.mkdir()
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+# The simulated fleet, for the migrate role's tests -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return Fleet()
+
+
+@pytest.fixture(scope="module")
+def hosts(fleet, tmp_path_factory):
+    """An ImageFactory on each fleet host's engine, reached from the controller's namespace."""
+    factories = {}
+    for name, host in fleet.hosts.items():
+        client = docker.APIClient(base_url=host["docker_host"], version="auto", timeout=300)
+        factories[name] = ImageFactory(name, host["docker_host"], client, tmp_path_factory.mktemp("ctx-" + name))
+    return factories
+
+
+@pytest.fixture
+def scenario(ansible, fleet, hosts, tmp_path):
+    scene = Scenario(ansible, fleet, hosts, tmp_path)
+    for name in fleet.hosts:
+        fleet.clear_staging(name)
+    yield scene
+    scene.cleanup()

@@ -45,6 +45,16 @@ class ImageFactory:
                 raise AssertionError("building %s on %s failed: %s" % (tag, self.name, message["error"]))
         return self.client.inspect_image(tag)["Id"]
 
+    def build_on(self, base, tag, lines):
+        """An image FROM base (which must be in this engine: nothing is pulled) plus lines."""
+        context = self.context_root / hashlib.sha1((base + tag).encode()).hexdigest()[:12]
+        context.mkdir(exist_ok=True)
+        (context / "Dockerfile").write_text("\n".join(["FROM " + base] + list(lines)) + "\n")
+        for message in self.client.build(path=str(context), tag=tag, rm=True, forcerm=True, pull=False, decode=True):
+            if "error" in message:
+                raise AssertionError("building %s on %s failed: %s" % (tag, self.name, message["error"]))
+        return self.client.inspect_image(tag)["Id"]
+
     def inspect(self, ref):
         try:
             return self.client.inspect_image(ref)

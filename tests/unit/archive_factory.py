@@ -307,3 +307,41 @@ def parse(data):
 
     scanner = scan(data)
     return parse_layout(scanner.members, scanner.sizes)
+
+
+def rewrite_archive(data, drop=(), links=None):
+    """archive bytes with the members in drop left out and the members in links replaced by
+    link members: links maps a name to ("sym" or "hard", target)."""
+    links = dict(links or {})
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(data)) as src, tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as dst:
+        for info in src:
+            if info.name in drop:
+                continue
+            if info.name in links:
+                kind, target = links.pop(info.name)
+                link = tarfile.TarInfo(info.name)
+                link.mtime = 0
+                link.type = tarfile.SYMTYPE if kind == "sym" else tarfile.LNKTYPE
+                link.linkname = target
+                dst.addfile(link)
+                continue
+            dst.addfile(info, src.extractfile(info) if info.isreg() else None)
+    assert not links, "no such members: %s" % sorted(links)
+    return buffer.getvalue()
+
+
+def member_names(data):
+    """Every member name of a tar, in order."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return tar.getnames()
+
+
+def parse_with_links(data):
+    """(layout, images) of archive bytes, passing the scanner's links to parse_layout."""
+    from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import (
+        parse_layout,
+    )
+
+    scanner = scan(data)
+    return parse_layout(scanner.members, scanner.sizes, scanner.links)

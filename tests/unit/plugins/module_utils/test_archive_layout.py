@@ -17,6 +17,8 @@ from archive_factory import (
     legacy_archive,
     oci_archive,
     parse,
+    parse_with_links,
+    rewrite_archive,
     scan,
 )
 
@@ -24,7 +26,9 @@ from ansible_collections.airgap.docker.plugins.module_utils.archive_layout impor
     LEGACY,
     OCI,
     ArchiveImage,
+    member_present,
     parse_layout,
+    resolve_member,
     wants_member,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
@@ -360,3 +364,245 @@ def test_default_lists_are_not_shared():
     first, second = ArchiveImage("sha256:a"), ArchiveImage("sha256:b")
     first.tags.append("x:1")
     assert second.tags == []
+
+
+# layers and thin archives -------------------------------------------------------------------
+
+
+def three_layers(**kwargs):
+    kwargs.setdefault("tags", ["app:2"])
+    kwargs.setdefault("layers", [layer_tar({"base/%d" % n: b"layer %d\n" % n}) for n in range(3)])
+    return ImageSpec(**kwargs)
+
+
+def build(layout, specs, **kwargs):
+    if layout == LEGACY:
+        return legacy_archive(specs, **kwargs)
+    return oci_archive(specs, **kwargs)
+
+
+def layer_paths(data):
+    """The layer member paths of the single image of a full archive."""
+    (image,) = parse(data)[1]
+    return image.layers
+
+
+def test_legacy_layers_are_the_manifest_json_paths():
+    spec = three_layers()
+    data = legacy_archive([spec])
+    manifest = json.loads(scan(data).members["manifest.json"])
+    (image,) = parse(data)[1]
+    assert image.layers == manifest[0]["Layers"]
+    assert len(image.layers) == len(image.diff_ids) == 3
+    assert all(path.endswith("/layer.tar") for path in image.layers)
+    assert image.omitted_layers == 0
+    assert image.required_layers() == []
+
+
+@pytest.mark.parametrize("manifest_json", [True, False])
+def test_oci_layers_are_blob_paths_of_the_layer_descriptors(manifest_json):
+    spec = three_layers()
+    (image,) = parse(oci_archive([spec], nested=True, manifest_json=manifest_json))[1]
+    assert image.layers == ["blobs/sha256/" + digest(layer)[7:] for layer in spec.layers]
+    assert image.omitted_layers == 0 and image.required_layers() == []
+
+
+def test_oci_only_layers_follow_manifest_descriptors_not_diff_ids():
+    """The layer paths come from the manifest's descriptors: for a compressed layer the blob
+    digest is not the diff ID."""
+    config = canonical({"os": "linux", "architecture": "amd64", "rootfs": {"diff_ids": ["sha256:" + "d" * 64]}})
+    manifest = canonical({"config": {"digest": digest(config)}, "layers": [{"digest": "sha256:" + "c" * 64, "size": 9}]})
+    members = {
+        "oci-layout": b"{}",
+        "blobs/sha256/" + digest(config)[7:]: config,
+        "blobs/sha256/" + digest(manifest)[7:]: manifest,
+        "index.json": index_member({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest(manifest)}),
+    }
+    sizes = {name: len(body) for name, body in members.items()}
+    sizes["blobs/sha256/" + "c" * 64] = 9
+    (image,) = parse_layout(members, sizes)[1]
+    assert image.layers == ["blobs/sha256/" + "c" * 64]
+    assert image.omitted_layers == 0
+    del sizes["blobs/sha256/" + "c" * 64]
+    (image,) = parse_layout(members, sizes)[1]
+    assert image.omitted_layers == 1
+    assert image.required_layers() == ["sha256:" + "d" * 64]
+
+
+@pytest.mark.parametrize("layout", [LEGACY, OCI])
+@pytest.mark.parametrize("omitted", [1, 2, 3])
+def test_absent_bottom_layers_make_the_image_thin(layout, omitted):
+    spec = three_layers()
+    full = build(layout, [spec])
+    paths = layer_paths(full)
+    (image,) = parse(rewrite_archive(full, drop=set(paths[:omitted])))[1]
+    assert image.omitted_layers == omitted
+    assert image.required_layers() == spec.diff_ids[:omitted]
+    assert image.layers == paths  # the manifest still lists every layer
+    assert image.diff_ids == spec.diff_ids
+    # the size counts the layers the archive holds
+    assert image.size == sum(len(layer) for layer in spec.layers[omitted:])
+
+
+@pytest.mark.parametrize("layout", [LEGACY, OCI])
+@pytest.mark.parametrize("absent, gap", [
+    ([1], 2),  # the middle one only
+    ([2], 3),  # the top one only
+    ([0, 2], 3),  # bottom and top, the middle one held
+    ([1, 2], 2),  # top two: not a bottom run
+])
+def test_absent_layer_above_a_present_one_is_an_error(layout, absent, gap):
+    spec = three_layers()
+    full = build(layout, [spec])
+    paths = layer_paths(full)
+    with pytest.raises(ArchiveError) as info:
+        parse(rewrite_archive(full, drop={paths[i] for i in absent}))
+    assert "lacks layer %d of 3 of app:2" % gap in info.value.msg
+    assert "bottom run" in info.value.msg
+
+
+def test_each_image_of_an_archive_gets_its_own_omitted_count():
+    shared = layer_tar({"shared": b"base"})
+    first = ImageSpec(tags=["one:1"], layers=[shared, layer_tar({"one": b"1"})], runtime={"Cmd": ["one"]})
+    second = ImageSpec(tags=["two:1"], layers=[layer_tar({"two-base": b"2"}), layer_tar({"two": b"2"})], runtime={"Cmd": ["two"]})
+    full = oci_archive([first, second])
+    drop = {"blobs/sha256/" + digest(shared)[7:], "blobs/sha256/" + digest(second.layers[0])[7:]}
+    images = {tuple(i.tags): i for i in parse(rewrite_archive(full, drop=drop))[1]}
+    assert images[("one:1",)].omitted_layers == 1
+    assert images[("two:1",)].omitted_layers == 1
+    assert images[("two:1",)].required_layers() == second.diff_ids[:1]
+
+
+def test_legacy_layer_behind_a_symlink_is_present():
+    """docker save writes a layer it already wrote for another chain as a symlink
+    `<id>/layer.tar -> ../<other id>/layer.tar`."""
+    spec = three_layers()
+    full = legacy_archive([spec])
+    paths = layer_paths(full)
+    top_id = paths[2].split("/")[0]
+    bottom_id = paths[0].split("/")[0]
+    linked = rewrite_archive(full, links={paths[2]: ("sym", "../%s/layer.tar" % bottom_id)})
+    scanner = scan(linked)
+    assert paths[2] not in scanner.sizes and scanner.links[paths[2]] == "../%s/layer.tar" % bottom_id
+    (image,) = parse_layout(scanner.members, scanner.sizes, scanner.links)[1]
+    assert image.omitted_layers == 0
+    assert top_id != bottom_id
+    # without the links, the same archive reads as damaged
+    with pytest.raises(ArchiveError, match="lacks layer 3 of 3"):
+        parse_layout(scanner.members, scanner.sizes)
+
+
+def test_symlink_to_an_absent_member_counts_as_absent():
+    spec = three_layers()
+    full = legacy_archive([spec])
+    paths = layer_paths(full)
+    # the bottom layer is a dangling link: the archive is thin by one layer
+    thin = rewrite_archive(full, links={paths[0]: ("sym", "../" + "9" * 64 + "/layer.tar")})
+    (image,) = parse_with_links(thin)[1]
+    assert image.omitted_layers == 1
+    # a dangling link above a present layer is damage
+    damaged = rewrite_archive(full, links={paths[1]: ("sym", "../" + "9" * 64 + "/layer.tar")})
+    with pytest.raises(ArchiveError, match="lacks layer 2 of 3"):
+        parse_with_links(damaged)
+
+
+def test_legacy_layer_behind_a_hard_link_is_present():
+    spec = three_layers()
+    full = legacy_archive([spec])
+    paths = layer_paths(full)
+    linked = rewrite_archive(full, links={paths[2]: ("hard", paths[0])})
+    assert scan(linked).links == {paths[2]: "/" + paths[0]}  # a hard link names its target from the root
+    (image,) = parse_with_links(linked)[1]
+    assert image.omitted_layers == 0
+
+
+@pytest.mark.parametrize("path, links, resolved", [
+    ("a/layer.tar", {}, "a/layer.tar"),
+    ("b/layer.tar", {"b/layer.tar": "../a/layer.tar"}, "a/layer.tar"),
+    ("b/layer.tar", {"b/layer.tar": "/a/layer.tar"}, "a/layer.tar"),  # absolute: from the archive root
+    ("b/layer.tar", {"b/layer.tar": "./other.tar"}, "b/other.tar"),
+    ("b/layer.tar", {"b/layer.tar": "other.tar"}, "b/other.tar"),
+    ("c/layer.tar", {"c/layer.tar": "../b/layer.tar", "b/layer.tar": "../a/layer.tar"}, "a/layer.tar"),  # a chain
+    ("blobs/sha256/x", {"blobs/sha256/x": "y"}, "blobs/sha256/y"),
+    ("top", {"top": "../escape"}, "../escape"),
+])
+def test_resolve_member(path, links, resolved):
+    assert resolve_member(path, links) == resolved
+
+
+def test_resolve_member_stops_on_a_cycle():
+    links = {"a/layer.tar": "../b/layer.tar", "b/layer.tar": "../a/layer.tar"}
+    assert resolve_member("a/layer.tar", links) in links
+    assert not member_present("a/layer.tar", {"c/layer.tar": 1}, links)
+
+
+@pytest.mark.parametrize("path, sizes, links, present", [
+    ("a/layer.tar", {"a/layer.tar": 10}, {}, True),
+    ("a/layer.tar", {}, {}, False),
+    ("a/layer.tar", {"a/layer.tar": 0}, {}, True),  # an empty member is still a member
+    ("b/layer.tar", {"a/layer.tar": 10}, {"b/layer.tar": "../a/layer.tar"}, True),
+    ("b/layer.tar", {"a/layer.tar": 10}, {"b/layer.tar": "../z/layer.tar"}, False),
+    ("b/layer.tar", {"b/layer.tar": 10}, {"c/layer.tar": "../b/layer.tar"}, True),  # other links do not matter
+])
+def test_member_present(path, sizes, links, present):
+    assert member_present(path, sizes, links) is present
+
+
+def test_a_cyclic_link_layer_counts_as_absent_without_hanging():
+    spec = three_layers()
+    full = legacy_archive([spec])
+    paths = layer_paths(full)
+    first, second = paths[0].split("/")[0], paths[1].split("/")[0]
+    cyclic = rewrite_archive(full, links={paths[0]: ("sym", "../%s/layer.tar" % second),
+                                          paths[1]: ("sym", "../%s/layer.tar" % first)})
+    (image,) = parse_with_links(cyclic)[1]
+    assert image.omitted_layers == 2
+    # the same cycle above the held bottom layer is damage
+    cyclic = rewrite_archive(full, links={paths[1]: ("sym", "../%s/layer.tar" % paths[2].split("/")[0]),
+                                          paths[2]: ("sym", "../%s/layer.tar" % second)})
+    with pytest.raises(ArchiveError, match="lacks layer 2 of 3"):
+        parse_with_links(cyclic)
+
+
+@pytest.mark.parametrize("omitted, required", [(0, []), (1, ["sha256:a"]), (2, ["sha256:a", "sha256:b"]), (3, ["sha256:a", "sha256:b"])])
+def test_required_layers(omitted, required):
+    image = ArchiveImage("sha256:c", diff_ids=["sha256:a", "sha256:b"], omitted_layers=omitted)
+    assert image.required_layers() == required
+    image.required_layers().append("sha256:z")
+    assert image.diff_ids == ["sha256:a", "sha256:b"]  # a copy
+
+
+def test_layers_and_omitted_layers_round_trip_and_default():
+    spec = three_layers()
+    full = legacy_archive([spec])
+    paths = layer_paths(full)
+    (image,) = parse(rewrite_archive(full, drop={paths[0]}))[1]
+    data = image.to_dict()
+    assert data["layers"] == paths and data["omitted_layers"] == 1
+    assert ArchiveImage.from_dict(json.loads(json.dumps(data))) == image
+    # a sidecar written before thin archives existed: a full archive, layers unknown
+    old = ArchiveImage.from_dict({"config_digest": "sha256:" + HEX, "diff_ids": ["sha256:a"]})
+    assert old.layers == [] and old.omitted_layers == 0 and old.required_layers() == []
+    assert ArchiveImage("sha256:a").layers is not ArchiveImage("sha256:b").layers
+
+
+def test_full_archive_parsed_without_links_argument_is_not_thin():
+    for data in (legacy_archive([three_layers()]), oci_archive([three_layers()], nested=True)):
+        scanner = scan(data)
+        (image,) = parse_layout(scanner.members, scanner.sizes)[1]
+        assert image.omitted_layers == 0
+
+
+@pytest.mark.parametrize("change", ["fewer", "more"])
+def test_layer_count_and_diff_ids_must_agree(change):
+    spec = three_layers()
+    scanner = scan(legacy_archive([spec]))
+    members = dict(scanner.members)
+    manifest = json.loads(members["manifest.json"])
+    if change == "fewer":
+        manifest[0]["Layers"] = manifest[0]["Layers"][:2]
+    else:
+        manifest[0]["Layers"].append(manifest[0]["Layers"][0])
+    members["manifest.json"] = json.dumps(manifest).encode()
+    with pytest.raises(ArchiveError, match="lists %d layers for app:2 but its config 3" % len(manifest[0]["Layers"])):
+        parse_layout(members, scanner.sizes)

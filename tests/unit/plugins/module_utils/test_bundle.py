@@ -126,6 +126,37 @@ def test_manifest_images_carry_their_archive():
     assert [(i["archive"], i["tags"]) for i in bundle.manifest_images(manifest)] == [("images/a.tar.zst", ["a:1", "b:1"])]
 
 
+def thin_entry(full="images/a.tar.zst", path="images/a+delta1.tar.zst", fingerprint=None):
+    sidecar = image_sidecar(sha="33" * 32)
+    sidecar["images"][0]["omitted_layers"] = 1
+    if fingerprint:
+        sidecar["images"][0]["fingerprint"] = fingerprint
+    return bundle.archive_entry(path, sidecar, delta_of=full)[0]
+
+
+def test_thin_entry_names_the_full_archive_it_stands_for():
+    entry = thin_entry()
+    assert entry["delta_of"] == "images/a.tar.zst"
+    (record,) = bundle.manifest_images(bundle.build_manifest([entry], {}))
+    assert record["delta_of"] == "images/a.tar.zst" and record["kind"] == "images" and record["omitted_layers"] == 1
+    with pytest.raises(InvalidInput):
+        bundle.archive_entry("images/a+delta1.tar.zst", image_sidecar(), delta_of="../outside.tar")
+
+
+def test_thin_entries_are_kept_while_their_full_archive_holds_the_same_images():
+    full = bundle.archive_entry("images/a.tar.zst", image_sidecar())[0]
+    old = bundle.build_manifest([full, thin_entry()], {})
+    assert [e["path"] for e in bundle.deltas_to_keep(old, [full])] == ["images/a+delta1.tar.zst"]
+    # A new version of the image: the old thin archive stands for something else now.
+    newer = copy.deepcopy(image_sidecar(sha="44" * 32))
+    newer["images"][0]["fingerprint"] = "sha256:" + "99" * 32
+    assert bundle.deltas_to_keep(old, [bundle.archive_entry("images/a.tar.zst", newer)[0]]) == []
+    # The full archive is gone from the list, or the thin one is written again this run.
+    assert bundle.deltas_to_keep(old, []) == []
+    assert bundle.deltas_to_keep(old, [full, thin_entry()]) == []
+    assert bundle.deltas_to_keep(None, [full]) == []
+
+
 def test_read_manifest_refuses_foreign_and_future_documents(tmp_path):
     assert bundle.read_manifest(str(tmp_path)) == (None, None)
     (tmp_path / "manifest.json").write_text('{"kind": "something else"}')

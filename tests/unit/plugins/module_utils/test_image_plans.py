@@ -26,6 +26,7 @@ from ansible_collections.airgap.docker.plugins.module_utils.image_plans import (
     load_steps,
     request_is_tag,
     save_decision,
+    wanted_from_archive,
     wanted_images,
 )
 
@@ -560,3 +561,169 @@ def test_requested_id_must_be_a_prefix(archived):
 
 def test_requested_nothing(archived):
     check_requested_in_archive([], archived[1])
+
+
+# diff_ids of wanted images ------------------------------------------------------------------
+
+
+def test_wanted_images_carry_the_layers_from_inspect():
+    engine = FakeEngine()
+    spec = ImageSpec(tags=["app:1"], layers=[layer_tar({"a": b"1"}), layer_tar({"b": b"2"})], runtime={"Cmd": ["a"]})
+    engine.add(spec.inspect(), "app:1")
+    (want,) = wanted_images(["app:1"], engine.inspect)
+    assert want.diff_ids == spec.diff_ids
+    assert len(want.diff_ids) == 2
+    assert want.omitted == 0 and want.archive_image is None
+
+
+@pytest.mark.parametrize("rootfs", [None, {}, {"Type": "layers"}, {"Type": "layers", "Layers": None}])
+def test_wanted_images_without_layers(rootfs):
+    engine = FakeEngine()
+    engine.add(busybox_spec().inspect(RootFS=rootfs), "busybox:latest")
+    assert wanted_images(["busybox:latest"], engine.inspect)[0].diff_ids == []
+
+
+def test_wanted_diff_ids_are_not_shared_with_inspect():
+    engine = FakeEngine()
+    info = engine.add(busybox_spec().inspect(), "busybox:latest")
+    engine.inspect = lambda ref: info if ref == "busybox:latest" else None
+    (want,) = wanted_images(["busybox:latest"], engine.inspect)
+    want.diff_ids.append("sha256:" + "0" * 64)
+    assert len(info["RootFS"]["Layers"]) == 1
+
+
+# wanted_from_archive ------------------------------------------------------------------------
+
+
+def test_from_archive_by_tag(archived):
+    specs, images = archived
+    (want,) = wanted_from_archive(["busybox"], images)
+    image = next(i for i in images if "busybox:latest" in i.tags)
+    assert isinstance(want, WantedImage)
+    assert want.id == specs["busybox"].config_digest
+    assert want.tags == ["busybox:latest"]  # only the requested tag
+    assert want.requested_as == ["busybox"]
+    assert want.fingerprint == image.fingerprint
+    assert want.size == image.size == specs["busybox"].layers_size
+    assert want.diff_ids == specs["busybox"].diff_ids
+    assert want.archive_image is image
+    assert want.omitted == 0
+
+
+def test_from_archive_two_requests_for_one_image_merge(archived):
+    images = archived[1]
+    wanted = wanted_from_archive(["docker.io/library/busybox:1.36", "busybox:latest", "busybox"], images)
+    assert len(wanted) == 1
+    assert wanted[0].tags == ["busybox:1.36", "busybox:latest"]
+    assert wanted[0].requested_as == ["docker.io/library/busybox:1.36", "busybox:latest", "busybox"]
+
+
+@pytest.mark.parametrize("make_request", [
+    pytest.param(lambda spec: spec.config_digest, id="full-config-digest"),
+    pytest.param(lambda spec: spec.config_digest[7:], id="bare-config-digest"),
+    pytest.param(lambda spec: spec.config_digest[7:19], id="short-config-id"),
+    pytest.param(lambda spec: "sha256:" + spec.config_digest[7:19], id="short-prefixed"),
+    pytest.param(lambda spec: spec.manifest_digest, id="manifest-digest"),
+    pytest.param(lambda spec: spec.index_digest[7:20], id="short-index-digest"),
+])
+def test_from_archive_by_id(archived, make_request):
+    specs, images = archived
+    spec = specs["untagged"]
+    request = make_request(spec)
+    (want,) = wanted_from_archive([request], images)
+    assert want.id == spec.config_digest
+    assert want.tags == []
+    assert want.requested_as == [request]
+    assert want.archive_image.config_digest == spec.config_digest
+
+
+def test_from_archive_id_and_tag_of_one_image_merge(archived):
+    specs, images = archived
+    wanted = wanted_from_archive([specs["app"].config_digest[7:19], "app:1"], images)
+    assert [(w.id, w.tags, len(w.requested_as)) for w in wanted] == [(specs["app"].config_digest, ["app:1"], 2)]
+
+
+def test_from_archive_several_images_sorted(archived):
+    specs, images = archived
+    wanted = wanted_from_archive(["busybox:1.36", specs["untagged"].config_digest, "app:1"], images)
+    assert [w.id for w in wanted] == [specs["untagged"].config_digest, specs["app"].config_digest, specs["busybox"].config_digest]
+    assert [w.tags for w in wanted] == [[], ["app:1"], ["busybox:1.36"]]
+
+
+def test_from_archive_unknown_request(archived):
+    images = archived[1]
+    with pytest.raises(ImageNotFound) as info:
+        wanted_from_archive(["busybox:latest", "nginx:1", "0123456789abcdef"], images)
+    assert "Not in the archive: nginx:1, 0123456789abcdef" in info.value.msg
+
+
+def test_from_archive_carries_the_layers_of_a_thin_archive_image():
+    spec = ImageSpec(tags=["app:1"], layers=[layer_tar({"a": b"1"}), layer_tar({"b": b"2"})], runtime={"Cmd": ["a"]})
+    (image,) = parse(legacy_archive([spec]))[1]
+    (want,) = wanted_from_archive(["app:1"], [image])
+    assert want.diff_ids == spec.diff_ids
+    want.diff_ids.pop()
+    assert image.diff_ids == spec.diff_ids  # a copy
+
+
+def test_from_archive_hex_looking_repository_name():
+    spec = ImageSpec(tags=["deadbeefcafe:latest"])
+    images = parse(legacy_archive([spec]))[1]
+    check_requested_in_archive(["deadbeefcafe"], images)  # accepted as a tag
+    (want,) = wanted_from_archive(["deadbeefcafe"], images)
+    assert want.tags == ["deadbeefcafe:latest"]
+
+
+# save_decision and left-out layers ----------------------------------------------------------
+
+
+def thin_want(tags, omitted):
+    wanted = want(tags)
+    wanted.omitted = omitted
+    return wanted
+
+
+@pytest.mark.parametrize("recorded_omitted, wanted_omitted", [(None, 0), (0, 0), (2, 2), (5, 5)])
+def test_save_up_to_date_when_left_out_layers_agree(recorded_omitted, wanted_omitted):
+    extra = {} if recorded_omitted is None else {"omitted_layers": recorded_omitted}
+    assert save_decision([thin_want(["a:1"], wanted_omitted)], [record(["a:1"], **extra)], "gzip", "gzip") == (
+        True, "the archive already holds exactly the requested images")
+
+
+@pytest.mark.parametrize("recorded_omitted, wanted_omitted", [(None, 2), (0, 1), (2, 0), (2, 3), (3, 2)])
+def test_save_not_up_to_date_when_left_out_layers_differ(recorded_omitted, wanted_omitted):
+    extra = {} if recorded_omitted is None else {"omitted_layers": recorded_omitted}
+    up_to_date, reason = save_decision([thin_want(["a:1"], wanted_omitted)], [record(["a:1"], **extra)], "gzip", "gzip")
+    assert up_to_date is False
+    assert reason == "the archive leaves out %d bottom layer(s) of a:1, %d are to be left out" % (recorded_omitted or 0, wanted_omitted)
+
+
+def test_save_left_out_layers_of_an_untagged_image_name_its_id():
+    up_to_date, reason = save_decision([thin_want([], 1)], [record([])], "gzip", "gzip")
+    assert not up_to_date
+    assert "leaves out 0 bottom layer(s) of %s, 1 are" % ("sha256:" + "1" * 12) in reason
+
+
+def test_save_left_out_layers_checked_per_image():
+    first = want(["a:1"], image_id="sha256:" + "1" * 64, fingerprint="sha256:" + "a" * 64)
+    second = want(["b:1"], image_id="sha256:" + "2" * 64, fingerprint="sha256:" + "b" * 64)
+    second.omitted = 1
+    recorded = [record(["a:1"], fingerprint="sha256:" + "a" * 64, omitted_layers=0),
+                record(["b:1"], fingerprint="sha256:" + "b" * 64, omitted_layers=1)]
+    assert save_decision([first, second], recorded, "zstd", "zstd")[0] is True
+    recorded[0]["omitted_layers"] = 1
+    up_to_date, reason = save_decision([first, second], recorded, "zstd", "zstd")
+    assert not up_to_date and "of a:1" in reason
+
+
+def test_save_decision_with_a_thin_archive_record():
+    """The sidecar stores ArchiveImage.to_dict(), whose omitted_layers a thin archive sets."""
+    spec = busybox_spec()
+    image = parse(oci_archive([spec]))[1][0]
+    image.omitted_layers = 1
+    engine = FakeEngine()
+    engine.add(spec.inspect(), "busybox:latest", "busybox:1.36")
+    wanted = wanted_images(["busybox:latest", "busybox:1.36"], engine.inspect)
+    assert not save_decision(wanted, [image.to_dict()], "gzip", "gzip")[0]
+    wanted[0].omitted = 1
+    assert save_decision(wanted, [image.to_dict()], "gzip", "gzip")[0] is True

@@ -450,3 +450,233 @@ def test_pax_records_helper():
 def test_malformed_pax_header_is_an_archive_error(bad):
     with pytest.raises(ArchiveError, match="PAX"):
         tarscan._pax_records(bad)
+
+
+# stream hook --------------------------------------------------------------------------------
+
+
+class RecordingSink:
+    """A stream sink that records the pieces it receives and whether it was closed."""
+
+    def __init__(self, name, size, log):
+        self.name, self.size, self.log = name, size, log
+        self.pieces = []
+        self.closed = 0
+
+    def write(self, chunk):
+        assert not self.closed, "write after close"
+        self.pieces.append(bytes(chunk))
+        self.log.append(("write", self.name))
+
+    def close(self):
+        self.closed += 1
+        self.log.append(("close", self.name))
+
+    @property
+    def body(self):
+        return b"".join(self.pieces)
+
+
+class Streams:
+    """A stream(name, size) callback that opens a RecordingSink for every member, or for the
+    members `wanted` allows."""
+
+    def __init__(self, wanted=None):
+        self.wanted = wanted
+        self.calls = []
+        self.sinks = {}
+        self.log = []
+
+    def __call__(self, name, size):
+        self.calls.append((name, size))
+        if self.wanted is not None and not self.wanted(name):
+            return None
+        sink = self.sinks[name] = RecordingSink(name, size, self.log)
+        return sink
+
+
+def chunk_pattern(data, sizes):
+    """data cut into pieces whose sizes cycle through sizes."""
+    pieces, pos, turn = [], 0, 0
+    while pos < len(data):
+        step = sizes[turn % len(sizes)]
+        pieces.append(data[pos:pos + step])
+        pos += step
+        turn += 1
+    return pieces
+
+
+STREAMED = tar_bytes([
+    ("dir/", None),
+    ("dir/empty", b""),
+    ("dir/one", b"x"),
+    ("dir/511", random_bytes(1, 511)),
+    ("dir/512", random_bytes(2, 512)),
+    ("dir/513", random_bytes(3, 513)),
+    ("big/layer.tar", random_bytes(4, 70000)),
+    ("sub/", None),
+    ("sub/empty-too", b""),
+    ("manifest.json", b'[{"Config": "abc.json"}]'),
+])
+
+
+@pytest.mark.parametrize("pieces", [
+    pytest.param(lambda data: chunks(data, 1), id="1-byte"),
+    pytest.param(lambda data: chunks(data, 7), id="7"),
+    pytest.param(lambda data: chunks(data, 511), id="511"),
+    pytest.param(lambda data: chunks(data, 513), id="513"),
+    pytest.param(lambda data: chunk_pattern(data, [3, 1021, 1, 4099, 17]), id="odd-mix"),
+    pytest.param(lambda data: [data], id="whole"),
+])
+def test_stream_sinks_receive_every_regular_body_whatever_the_chunking(pieces):
+    order, sizes, bodies = reference(STREAMED)
+    streams = Streams()
+    scanner = TarScanner(keep_none, stream=streams)
+    for piece in pieces(STREAMED):
+        scanner.feed(piece)
+    scanner.finish()
+    assert streams.calls == [(name, sizes[name]) for name in order]
+    assert set(streams.sinks) == set(order)
+    for name, sink in streams.sinks.items():
+        assert sink.body == bodies[name], name
+        assert sink.closed == 1, name
+    # directories are never offered to the stream hook
+    assert not any(name.endswith("/") for name, _size in streams.calls)
+    # keep_none kept nothing, the stream hook does not change what is kept
+    assert scanner.members == {}
+    assert scanner.sizes == sizes
+
+
+def test_stream_sink_is_closed_before_the_next_member_starts():
+    streams = Streams()
+    feed_all(TarScanner(keep_none, stream=streams), STREAMED, 1).finish()
+    # every member's events form one contiguous run that ends with its close
+    runs = []
+    for event, name in streams.log:
+        if not runs or runs[-1][0] != name:
+            runs.append([name, []])
+        runs[-1][1].append(event)
+    assert [name for name, _events in runs] == [name for name, _size in streams.calls]
+    for _name, events in runs:
+        assert events[-1] == "close" and events.count("close") == 1
+
+
+@pytest.mark.parametrize("chunk", [1, 512, 1 << 20])
+def test_stream_sink_of_zero_size_member_is_closed_without_writes(chunk):
+    streams = Streams()
+    feed_all(TarScanner(keep_all, stream=streams), STREAMED, chunk).finish()
+    for name in ("dir/empty", "sub/empty-too"):
+        sink = streams.sinks[name]
+        assert sink.closed == 1
+        assert sink.pieces == []
+        assert sink.size == 0
+
+
+def test_stream_hook_may_decline_members():
+    streams = Streams(wanted=lambda name: name.endswith("layer.tar"))
+    scanner = feed_all(TarScanner(keep_all, stream=streams), STREAMED, 999)
+    scanner.finish()
+    bodies = reference(STREAMED)[2]
+    assert list(streams.sinks) == ["big/layer.tar"]
+    assert streams.sinks["big/layer.tar"].body == bodies["big/layer.tar"]
+    # still asked about every regular member, and keep still works alongside the stream
+    assert len(streams.calls) == len(bodies)
+    assert scanner.members == bodies
+
+
+def test_stream_and_keep_both_see_a_kept_member():
+    streams = Streams()
+    scanner = feed_all(TarScanner(keep_all, stream=streams), STREAMED, 100)
+    scanner.finish()
+    assert streams.sinks["manifest.json"].body == scanner.members["manifest.json"] == b'[{"Config": "abc.json"}]'
+
+
+def test_stream_not_called_for_links_and_long_name_carriers():
+    long_name = "blobs/sha256/" + "e" * 120
+    data = tar_bytes([(long_name, b"long body")], fmt=tarfile.GNU_FORMAT)
+    streams = Streams()
+    feed_all(TarScanner(keep_none, stream=streams), SMALL, 512).finish()
+    assert "dir/link" not in dict(streams.calls) and "dir/hard" not in dict(streams.calls)
+    assert "dir/" not in dict(streams.calls)
+    streams = Streams()
+    feed_all(TarScanner(keep_none, stream=streams), data, 7).finish()
+    # the GNU 'L' member carrying the name is not a member of its own
+    assert streams.calls == [(long_name, 9)]
+    assert streams.sinks[long_name].body == b"long body"
+
+
+def test_stream_gets_the_pax_size_of_a_huge_member():
+    size = 9 << 30
+    header = _big_member_header("abc/layer.tar", size, tarfile.PAX_FORMAT)
+    streams = Streams()
+    scanner = TarScanner(keep_none, stream=streams)
+    scanner.feed(header + b"\1" * 5000)
+    assert streams.calls == [("abc/layer.tar", size)]
+    sink = streams.sinks["abc/layer.tar"]
+    assert sink.body == b"\1" * 5000
+    assert sink.closed == 0  # the body is not over yet
+
+
+def test_without_stream_hook_nothing_changes():
+    order, sizes, bodies = reference(STREAMED)
+    scanner = feed_all(TarScanner(keep_all), STREAMED, 333)
+    scanner.finish()
+    assert scanner.members == bodies and scanner.sizes == sizes and scanner.order == order
+
+
+# links --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chunk", [1, 512, 1 << 20])
+def test_links_record_symlink_and_hardlink_targets(chunk):
+    scanner = feed_all(TarScanner(keep_all), SMALL, chunk)
+    scanner.finish()
+    # A hard link's target is named from the archive's root, recorded as such.
+    assert scanner.links == {"dir/link": "one", "dir/hard": "/dir/one"}
+    # links are not regular members
+    assert "dir/link" not in scanner.sizes and "dir/hard" not in scanner.members
+
+
+def link_archive(entries, fmt=tarfile.PAX_FORMAT):
+    """A tar of (name, kind, target-or-bytes): kind 'file', 'sym' or 'hard'."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as tar:
+        for name, kind, value in entries:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(value)
+                tar.addfile(info, io.BytesIO(value))
+            else:
+                info.type = tarfile.SYMTYPE if kind == "sym" else tarfile.LNKTYPE
+                info.linkname = value
+                tar.addfile(info)
+    return buffer.getvalue()
+
+
+def test_links_of_legacy_layer_symlinks_and_absolute_targets():
+    layer_id = "a" * 64
+    data = link_archive([
+        (layer_id + "/layer.tar", "file", b"layer"),
+        ("b" * 64 + "/layer.tar", "sym", "../" + layer_id + "/layer.tar"),
+        ("abs", "sym", "/" + layer_id + "/layer.tar"),
+    ])
+    scanner = feed_all(TarScanner(keep_none), data, 100)
+    scanner.finish()
+    assert scanner.links == {"b" * 64 + "/layer.tar": "../" + layer_id + "/layer.tar", "abs": "/" + layer_id + "/layer.tar"}
+    assert scanner.sizes == {layer_id + "/layer.tar": 5}
+
+
+def test_link_with_long_name_is_recorded_under_its_full_name():
+    name = "l" * 150 + "/layer.tar"
+    for fmt in (tarfile.PAX_FORMAT, tarfile.GNU_FORMAT):
+        scanner = feed_all(TarScanner(keep_all), link_archive([(name, "sym", "target")], fmt=fmt), 512)
+        scanner.finish()
+        assert scanner.links == {name: "target"}
+
+
+@pytest.mark.parametrize("fmt", [tarfile.PAX_FORMAT, tarfile.GNU_FORMAT])
+def test_link_with_long_target_is_recorded_in_full(fmt):
+    target = "../" + "t" * 130 + "/layer.tar"
+    scanner = feed_all(TarScanner(keep_all), link_archive([("a/layer.tar", "sym", target)], fmt=fmt), 512)
+    scanner.finish()
+    assert scanner.links == {"a/layer.tar": target}

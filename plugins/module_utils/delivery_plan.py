@@ -1,0 +1,98 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) airgap.docker contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Which file each host gets: the full archive, or a thin one that leaves out the layers it holds.
+
+Pure decisions over the records `image_info` returns for a bundle's images (each with the
+`archive` file it comes from, `delta_of` naming the full archive a thin one stands for, the
+archive's `omitted_layers`, and the host's `state` and `held_layers`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.airgap.docker.plugins.module_utils.layer_inventory import LayerInventory
+
+_SUFFIX = re.compile(r"(\.tar(?:\.gz|\.zst)?)$")
+
+
+def thin_name(full_path, omitted):
+    """`images/app_2.tar.zst`, 3 -> `images/app_2+delta3.tar.zst` (`+` never occurs in the role's names)."""
+    if not _SUFFIX.search(full_path):
+        return "%s+delta%d" % (full_path, omitted)
+    return _SUFFIX.sub(lambda m: "+delta%d%s" % (omitted, m.group(1)), full_path)
+
+
+def logical_archive(record):
+    return record.get("delta_of") or record["archive"]
+
+
+def _fits(records):
+    """A file fits a host when the host holds every layer it leaves out."""
+    return all(r.get("state") == "present" or (r.get("omitted_layers") or 0) <= (r.get("held_layers") or 0) for r in records)
+
+
+def plan(records, delta=True, build=False):
+    """What one host needs: {"deliveries": [...], "refused": [...]}.
+
+    A delivery is {logical, file, omitted, full, build}: the full archive the host needs (logical),
+    the file it gets and how many bottom layers that file leaves out. With build, a thin file that
+    does not exist yet may be asked for (build=True): one that leaves out everything the host holds
+    of the archive's single image. Refused: the archives the host lacks and no file of which fits.
+    """
+    by_logical = {}
+    for record in records:
+        by_logical.setdefault(logical_archive(record), {}).setdefault(record["archive"], []).append(record)
+    deliveries, refused = [], []
+    for logical in sorted(by_logical):
+        files = by_logical[logical]
+        if all(r.get("state") == "present" for rs in files.values() for r in rs):
+            continue
+        fitting = sorted(((sum(r.get("omitted_layers") or 0 for r in rs), path) for path, rs in files.items()
+                          if _fits(rs) and (delta or path == logical)), reverse=True)
+        chosen = {"logical": logical, "file": None, "omitted": 0, "full": logical in files, "build": False}
+        if fitting:
+            chosen.update(omitted=fitting[0][0], file=fitting[0][1])
+        images = files.get(logical) or []
+        if build and delta and len(images) == 1 and images[0].get("kind", "images") == "images":
+            held = images[0].get("held_layers") or 0
+            if held > 0 and held > chosen["omitted"]:
+                chosen.update(build=True, **_thin_cut(logical, images[0], held))
+        if chosen["file"] is None:
+            refused.append({"logical": logical, "tags": sorted({t for rs in files.values() for r in rs for t in r.get("tags") or []}),
+                            "needs": max((r.get("omitted_layers") or 0) for rs in files.values() for r in rs),
+                            "holds": min((r.get("held_layers") or 0) for rs in files.values() for r in rs)})
+        else:
+            deliveries.append(chosen)
+    return {"deliveries": deliveries, "refused": refused}
+
+
+def _thin_cut(logical, image, omitted):
+    """What image_archive needs to cut a thin archive out of the full one."""
+    return {"file": thin_name(logical, omitted), "omitted": omitted, "exclude_layers": list(image.get("diff_ids") or [])[:omitted],
+            "images": list(image.get("tags") or []) or [image.get("config_digest")]}
+
+
+def baseline_plan(records, chains):
+    """For a bundle packed against a baseline (the layer stacks of the images a site is known to hold):
+    per archive, the file to pack: a thin archive leaving out what the baseline holds, else the full one.
+
+    records: the bundle's image records (each with `archive` and `kind`). Returns one item per
+    archive: {logical, file, omitted, build, exclude_layers, images}.
+    """
+    inventory = LayerInventory([{"diff_ids": list(chain)} for chain in chains or []])
+    by_archive = {}
+    for record in records:
+        by_archive.setdefault(record["archive"], []).append(record)
+    items = []
+    for logical in sorted(by_archive):
+        images = by_archive[logical]
+        item = {"logical": logical, "file": logical, "omitted": 0, "build": False}
+        if len(images) == 1 and images[0].get("kind", "images") == "images":
+            held = inventory.held_run(list(images[0].get("diff_ids") or []))
+            if held:
+                item.update(build=True, **_thin_cut(logical, images[0], held))
+        items.append(item)
+    return items

@@ -1,0 +1,273 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) airgap.docker contributors
+# GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Thin image archives: image archives that leave out the bottom layers a receiver already holds.
+
+Both image stores load such an archive when it is written as an OCI layout that also carries
+`manifest.json`:
+- the classic store reads `manifest.json` and opens a layer's file only when the layer's stack
+  (its chain) is not in the engine yet, so absent files of held layers are never looked for;
+- the containerd store reads `index.json` and needs a layer blob only when no snapshot of the
+  layer's chain exists.
+A legacy-layout archive with absent layers fails on the containerd store, so the output is always
+an OCI layout, whatever layout the input had. Image configs are copied byte for byte (the image
+keeps its config digest); an OCI input's manifests are kept too, a legacy input gets
+deterministic OCI manifests with uncompressed layers (digest = diff ID).
+
+Building one takes two passes over local data only: the input tar (from the engine or from a full
+archive) streams past once while layer members go to unnamed temporary files in the archive's
+directory, unless they are known to be left out; then the thin tar is written from metadata and
+those files. Memory stays flat.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+import tempfile
+
+from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import (
+    OCI,
+    parse_layout,
+    resolve_member,
+    wants_member,
+)
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
+from ansible_collections.airgap.docker.plugins.module_utils.references import full_name, split_repo_tag
+from ansible_collections.airgap.docker.plugins.module_utils.tarscan import BLOCK, TarScanner
+
+MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
+MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
+OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
+COPY_CHUNK = 1 << 20
+
+
+def plan_omissions(diff_id_lists, held):
+    """How many bottom layers of each image an archive leaves out, for a receiver holding `held`.
+
+    An image leaves out the longest bottom run of its layers that the receiver holds, except a
+    layer another image of the same archive must carry anyway (its data is then in the archive
+    and that image does not depend on the receiver for it).
+    """
+    held = set(held or ())
+    counts = [_held_run(diff_ids, held) for diff_ids in diff_id_lists]
+    while True:
+        carried = {d for diff_ids, count in zip(diff_id_lists, counts) for d in diff_ids[count:]}
+        narrowed = [_held_run(diff_ids, held - carried) for diff_ids in diff_id_lists]
+        if narrowed == counts:
+            return counts
+        counts = narrowed
+
+
+def _held_run(diff_ids, held):
+    count = 0
+    for diff_id in diff_ids:
+        if diff_id not in held:
+            break
+        count += 1
+    return count
+
+
+class _Spool:
+    """One layer member's bytes, in an unnamed temporary file beside the archive."""
+
+    def __init__(self, directory):
+        self.file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by discard(), after the second pass
+        self.size = 0
+
+    def write(self, chunk):
+        self.file.write(chunk)
+        self.size += len(chunk)
+
+    def close(self):
+        self.file.flush()
+
+    def chunks(self):
+        self.file.seek(0)
+        while True:
+            block = self.file.read(COPY_CHUNK)
+            if not block:
+                return
+            yield block
+
+    def discard(self):
+        self.file.close()
+
+
+def _is_layer_member(name):
+    return name.endswith("/layer.tar") or name.startswith("blobs/")
+
+
+class InputReader:
+    """The first pass: follows the input tar, keeps its metadata and spools the layers it may need.
+
+    skip_members: members known, before the pass, to hold layers the output leaves out (from the
+    input archive's sidecar); they are not spooled. Unknown members are spooled and sorted out
+    afterwards, when the input's manifests say which layer each one is.
+    """
+
+    def __init__(self, spool_directory, skip_members=()):
+        self._directory = spool_directory
+        self._skip = set(skip_members)
+        self.spools = {}
+        self.scanner = TarScanner(wants_member, stream=self._open)
+
+    def _open(self, name, size):
+        if not _is_layer_member(name) or name in self._skip:
+            return None
+        spool = self.spools[name] = _Spool(self._directory)
+        return spool
+
+    def feed(self, block):
+        if block is None:
+            self.scanner.finish()
+        elif not self.scanner.ended:
+            self.scanner.feed(block)
+
+    def images(self):
+        return parse_layout(self.scanner.members, self.scanner.sizes, self.scanner.links)
+
+    def discard(self):
+        """Close (and so delete) every spooled layer."""
+        for spool in self.spools.values():
+            spool.discard()
+        self.spools = {}
+
+
+def _canonical(document):
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def _sha256_of(data):
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _blob_name(digest):
+    return "blobs/sha256/" + digest.split(":", 1)[1]
+
+
+class ThinLayout:
+    """The second pass: what the thin archive holds, then its tar blocks."""
+
+    def __init__(self, reader, layout, images, omitted):
+        self._reader = reader
+        self._members = reader.scanner.members
+        self._sizes = reader.scanner.sizes
+        self._links = reader.scanner.links
+        self._layout = layout
+        self.blobs = {}  # output path -> bytes or _Spool
+        self.index = []
+        self.docker_manifest = []
+        for image, count in zip(images, omitted):
+            self._add_image(image, count)
+
+    def _add_image(self, image, omitted):
+        if len(image.layers) != len(image.diff_ids):
+            raise ArchiveError("The input's manifest lists %d layers for %s but its config %d; it is damaged." % (
+                len(image.layers), ", ".join(image.tags) or image.config_digest, len(image.diff_ids)))
+        config = self._config_bytes(image)
+        layer_digests = self._layer_digests(image)
+        manifest = self._manifest_bytes(image, config, layer_digests)
+        manifest_digest = _sha256_of(manifest)
+        self.blobs[_blob_name(image.config_digest)] = config
+        self.blobs[_blob_name(manifest_digest)] = manifest
+        for position in range(omitted, len(image.layers)):
+            self.blobs[_blob_name(layer_digests[position])] = self._layer_data(image, position)
+        descriptor = {"mediaType": MEDIA_MANIFEST, "digest": manifest_digest, "size": len(manifest)}
+        for tag in image.tags:
+            self.index.append(dict(descriptor, annotations={
+                "io.containerd.image.name": full_name(tag), "org.opencontainers.image.ref.name": split_repo_tag(tag)[1]}))
+        if not image.tags:
+            self.index.append(descriptor)
+        self.docker_manifest.append({"Config": _blob_name(image.config_digest), "RepoTags": list(image.tags),
+                                     "Layers": [_blob_name(d) for d in layer_digests]})
+
+    def _config_bytes(self, image):
+        hexdigest = image.config_digest.split(":", 1)[1]
+        for name in ("blobs/sha256/" + hexdigest, hexdigest + ".json"):
+            if name in self._members:
+                return self._members[name]
+        raise ArchiveError("The input archive has no config for %s." % (", ".join(image.tags) or image.config_digest))
+
+    def _source_manifest(self, image):
+        if self._layout == OCI and image.manifest_digest:
+            return self._members.get(_blob_name(image.manifest_digest))
+        return None
+
+    def _layer_digests(self, image):
+        """The blob digest of each layer: the input manifest's, or the diff ID for a legacy input
+        (its layer.tar files are the uncompressed layers)."""
+        source = self._source_manifest(image)
+        if source is not None:
+            return [layer["digest"] for layer in json.loads(source)["layers"]]
+        return list(image.diff_ids)
+
+    def _manifest_bytes(self, image, config, layer_digests):
+        source = self._source_manifest(image)
+        if source is not None:
+            return source  # kept as it is: the image keeps its manifest digest
+        layers = []
+        for position, digest in enumerate(layer_digests):
+            path = image.layers[position]
+            layers.append({"mediaType": MEDIA_LAYER, "digest": digest, "size": self._sizes.get(resolve_member(path, self._links), 0)})
+        return _canonical({"schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
+                           "config": {"mediaType": MEDIA_CONFIG, "digest": image.config_digest, "size": len(config)},
+                           "layers": layers})
+
+    def _layer_data(self, image, position):
+        spool = self._reader.spools.get(resolve_member(image.layers[position], self._links))
+        if spool is None:
+            raise ArchiveError("The input lacks layer %d of %s (%s), which the thin archive must carry." % (
+                position + 1, ", ".join(image.tags) or image.config_digest, image.diff_ids[position]))
+        return spool
+
+    def size_estimate(self):
+        return sum(len(b) if isinstance(b, bytes) else b.size for b in self.blobs.values()) + 64 * 1024
+
+    def blocks(self):
+        """The thin archive's tar, member by member, in a fixed order with fixed metadata."""
+        yield _directory_header("blobs/")
+        yield _directory_header("blobs/sha256/")
+        for name in sorted(self.blobs):
+            yield from _file_member(name, self.blobs[name])
+        index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": self.index}
+        yield from _file_member("index.json", _canonical(index))
+        yield from _file_member("manifest.json", _canonical(self.docker_manifest))
+        yield from _file_member("oci-layout", OCI_LAYOUT)
+        yield b"\0" * (2 * BLOCK)
+
+
+def _header(name, size, kind, mode):
+    info = tarfile.TarInfo(name)
+    info.size, info.type, info.mode, info.mtime = size, kind, mode, 0
+    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape")
+
+
+def _directory_header(name):
+    return _header(name, 0, tarfile.DIRTYPE, 0o755)
+
+
+def _file_member(name, data):
+    size = len(data) if isinstance(data, bytes) else data.size
+    yield _header(name, size, tarfile.REGTYPE, 0o644)
+    if isinstance(data, bytes):
+        yield data
+    else:
+        yield from data.chunks()
+    if size % BLOCK:
+        yield b"\0" * (BLOCK - size % BLOCK)
+
+
+def skippable_members(images, omitted):
+    """Input members that hold only layers the output leaves out, known from the input's sidecar
+    (its images' `layers` and `diff_ids`): the first pass need not spool them."""
+    carried = {d for image, count in zip(images, omitted) for d in image.diff_ids[count:]}
+    skip = set()
+    for image in images:
+        if len(image.layers) != len(image.diff_ids):
+            return set()  # a sidecar from before layers were recorded: spool everything
+        skip.update(path for path, diff_id in zip(image.layers, image.diff_ids) if diff_id not in carried)
+    return skip
