@@ -30,6 +30,10 @@ from ansible_collections.airgap.docker.plugins.module_utils.sidecar import KIND_
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import SCHEMA as SIDECAR_SCHEMA
 
 SCHEMA = 1
+# A bundle with thin archives (entries with delta_of) is schema 2, so that a collection that does not
+# know thin archives refuses it instead of delivering them as if they were whole.
+SCHEMA_WITH_DELTAS = 2
+READABLE_SCHEMAS = (SCHEMA, SCHEMA_WITH_DELTAS)
 KIND = "airgap.docker/bundle"
 KIND_CONTAINER = "container"
 MANIFEST = "manifest.json"
@@ -130,7 +134,7 @@ def build_manifest(entries, source):
     if len(engines) == 1:
         source["engine"] = json.loads(engines.pop())
     return {
-        "schema": SCHEMA,
+        "schema": SCHEMA_WITH_DELTAS if any(e.get("delta_of") for e in entries) else SCHEMA,
         "kind": KIND,
         "created": max(created, key=normalize_created) if created else None,
         "source": source,
@@ -177,8 +181,9 @@ def read_manifest(bundle_dir):
 def check_manifest(manifest, where):
     if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
         raise ArchiveError("%s is not an airgap.docker bundle manifest." % where)
-    if manifest.get("schema") != SCHEMA:
-        raise ArchiveError("%s has bundle schema %r; this collection reads schema %d." % (where, manifest.get("schema"), SCHEMA))
+    if manifest.get("schema") not in READABLE_SCHEMAS:
+        raise ArchiveError("%s has bundle schema %r; this collection reads schemas %s." % (
+            where, manifest.get("schema"), " and ".join(str(v) for v in READABLE_SCHEMAS)))
     for entry in manifest.get("archives") or []:
         safe_relative_path(entry.get("path", ""))
         safe_relative_path((entry.get("sidecar") or {}).get("path", ""))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from ansible_collections.airgap.docker.plugins.module_utils.layer_inventory import LayerInventory
+from ansible_collections.airgap.docker.plugins.module_utils.thin_archive import plan_omissions
 
 _SUFFIX = re.compile(r"(\.tar(?:\.gz|\.zst)?)$")
 
@@ -57,21 +58,28 @@ def plan(records, delta=True, build=False):
             chosen.update(omitted=fitting[0][0], file=fitting[0][1])
         images = files.get(logical) or []
         if build and delta and len(images) == 1 and images[0].get("kind", "images") == "images":
-            held = images[0].get("held_layers") or 0
-            if held > 0 and held > chosen["omitted"]:
-                chosen.update(build=True, **_thin_cut(logical, images[0], held))
+            cut = _thin_cut(logical, images[0], images[0].get("held_layers") or 0)
+            if cut["omitted"] > chosen["omitted"]:
+                chosen.update(build=True, **cut)
         if chosen["file"] is None:
+            needs = max((r.get("omitted_layers") or 0) for rs in files.values() for r in rs)
+            holds = min((r.get("held_layers") or 0) for rs in files.values() for r in rs)
             refused.append({"logical": logical, "tags": sorted({t for rs in files.values() for r in rs for t in r.get("tags") or []}),
-                            "needs": max((r.get("omitted_layers") or 0) for rs in files.values() for r in rs),
-                            "holds": min((r.get("held_layers") or 0) for rs in files.values() for r in rs)})
+                            "needs": needs, "holds": holds,
+                            # Why no file fits: the host lacks layers, or only thin files exist and delta is off.
+                            "reason": "layers" if holds < needs else "delta off"})
         else:
             deliveries.append(chosen)
     return {"deliveries": deliveries, "refused": refused}
 
 
-def _thin_cut(logical, image, omitted):
-    """What image_archive needs to cut a thin archive out of the full one."""
-    return {"file": thin_name(logical, omitted), "omitted": omitted, "exclude_layers": list(image.get("diff_ids") or [])[:omitted],
+def _thin_cut(logical, image, held):
+    """What image_archive needs to cut a thin archive out of the full one, for a receiver holding the
+    bottom `held` layers. It may leave out fewer (a layer repeated higher up stays in), and is named
+    after what it leaves out, so that the same cut is recognised on the next run."""
+    diff_ids = list(image.get("diff_ids") or [])
+    omitted = plan_omissions([diff_ids], diff_ids[:held])[0] if held else 0
+    return {"file": thin_name(logical, omitted), "omitted": omitted, "exclude_layers": diff_ids[:omitted],
             "images": list(image.get("tags") or []) or [image.get("config_digest")]}
 
 
@@ -91,8 +99,8 @@ def baseline_plan(records, chains):
         images = by_archive[logical]
         item = {"logical": logical, "file": logical, "omitted": 0, "build": False}
         if len(images) == 1 and images[0].get("kind", "images") == "images":
-            held = inventory.held_run(list(images[0].get("diff_ids") or []))
-            if held:
-                item.update(build=True, **_thin_cut(logical, images[0], held))
+            cut = _thin_cut(logical, images[0], inventory.held_run(list(images[0].get("diff_ids") or [])))
+            if cut["omitted"]:
+                item.update(build=True, **cut)
         items.append(item)
     return items

@@ -136,9 +136,12 @@ def archive_input(path, expected_sha256):
 
 
 def _input_image(want, images):
-    for image in images:
-        if want.id in image.engine_ids() or image.fingerprint == want.fingerprint:
-            return replace(image, tags=list(want.tags))
+    # By fingerprint first: it includes the platform, while every platform of a multi-platform
+    # image shares the index digest that is the image's ID on the containerd store.
+    match = next((i for i in images if want.fingerprint and i.fingerprint == want.fingerprint), None)
+    match = match or next((i for i in images if want.id in i.engine_ids()), None)
+    if match is not None:
+        return replace(match, tags=list(want.tags))
     raise ArchiveError("The input archive does not hold %s as expected; nothing was written." % (", ".join(want.tags) or want.id))
 
 

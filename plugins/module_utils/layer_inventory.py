@@ -58,7 +58,8 @@ class LayerInventory:
         if held < len(required):
             raise MissingLayers(
                 "The archive is thin: it leaves out the bottom %d layer(s) of %s, which the engine at %s must already "
-                "hold, but the engine lacks layer %d (%s)%s. Nothing was loaded; load the full archive, or one built "
-                "against this engine's layers." % (
+                "hold as one stack, but the engine lacks layer %d (%s)%s%s. Nothing was loaded; load the full archive, "
+                "or one built against this engine's layers." % (
                     len(required), ", ".join(image.tags) or image.config_digest, host, held + 1, required[held],
+                    " on top of the %d below it" % held if held else "",
                     " and the %d above it" % (len(required) - held - 1) if len(required) - held > 1 else ""))

@@ -35,6 +35,7 @@ from ansible_collections.airgap.docker.plugins.module_utils.archive_layout impor
     wants_member,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
+from ansible_collections.airgap.docker.plugins.module_utils.files import os_error
 from ansible_collections.airgap.docker.plugins.module_utils.references import full_name, split_repo_tag
 from ansible_collections.airgap.docker.plugins.module_utils.tarscan import BLOCK, TarScanner
 
@@ -71,30 +72,63 @@ def _held_run(diff_ids, held):
     return count
 
 
-class _Spool:
-    """One layer member's bytes, in an unnamed temporary file beside the archive."""
+class _SpoolFile:
+    """One unnamed temporary file beside the archive holding every spooled layer end to end: one
+    descriptor however many layers an image has, and nothing left behind if the process dies."""
 
     def __init__(self, directory):
-        self.file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115 - closed by discard(), after the second pass
+        self.directory = directory
+        self.file = None
+        self.end = 0
+
+    def member(self):
+        if self.file is None:
+            try:
+                self.file = tempfile.TemporaryFile(dir=self.directory)  # noqa: SIM115 - closed by close()
+            except OSError as exc:
+                raise os_error(exc, self.directory, "creating a temporary file in")
+        return _Spool(self, self.end)
+
+    def write(self, chunk):
+        try:
+            self.file.write(chunk)
+        except OSError as exc:
+            raise os_error(exc, self.directory, "writing the layers being sorted in")
+        self.end += len(chunk)
+
+    def chunks(self, offset, size):
+        self.file.flush()
+        self.file.seek(offset)
+        while size > 0:
+            block = self.file.read(min(COPY_CHUNK, size))
+            if not block:
+                raise ArchiveError("A temporary file in %s was cut short while the thin archive was written." % self.directory)
+            size -= len(block)
+            yield block
+
+    def close(self):
+        if self.file is not None:
+            self.file.close()
+            self.file = None
+
+
+class _Spool:
+    """One layer member's place in the spool file."""
+
+    def __init__(self, spool_file, offset):
+        self._spool_file = spool_file
+        self.offset = offset
         self.size = 0
 
     def write(self, chunk):
-        self.file.write(chunk)
+        self._spool_file.write(chunk)
         self.size += len(chunk)
 
     def close(self):
-        self.file.flush()
+        pass  # the member is complete; the spool file stays open for the second pass
 
     def chunks(self):
-        self.file.seek(0)
-        while True:
-            block = self.file.read(COPY_CHUNK)
-            if not block:
-                return
-            yield block
-
-    def discard(self):
-        self.file.close()
+        return self._spool_file.chunks(self.offset, self.size)
 
 
 def _is_layer_member(name):
@@ -110,7 +144,7 @@ class InputReader:
     """
 
     def __init__(self, spool_directory, skip_members=()):
-        self._directory = spool_directory
+        self._spool_file = _SpoolFile(spool_directory)
         self._skip = set(skip_members)
         self.spools = {}
         self.scanner = TarScanner(wants_member, stream=self._open)
@@ -118,7 +152,7 @@ class InputReader:
     def _open(self, name, size):
         if not _is_layer_member(name) or name in self._skip:
             return None
-        spool = self.spools[name] = _Spool(self._directory)
+        spool = self.spools[name] = self._spool_file.member()
         return spool
 
     def feed(self, block):
@@ -131,9 +165,8 @@ class InputReader:
         return parse_layout(self.scanner.members, self.scanner.sizes, self.scanner.links)
 
     def discard(self):
-        """Close (and so delete) every spooled layer."""
-        for spool in self.spools.values():
-            spool.discard()
+        """Close (and so delete) the spooled layers."""
+        self._spool_file.close()
         self.spools = {}
 
 
@@ -201,9 +234,13 @@ class ThinLayout:
         """The blob digest of each layer: the input manifest's, or the diff ID for a legacy input
         (its layer.tar files are the uncompressed layers)."""
         source = self._source_manifest(image)
-        if source is not None:
-            return [layer["digest"] for layer in json.loads(source)["layers"]]
-        return list(image.diff_ids)
+        if source is None:
+            return list(image.diff_ids)
+        digests = [layer.get("digest") for layer in json.loads(source).get("layers") or []]
+        if len(digests) != len(image.diff_ids) or not all(digests):
+            raise ArchiveError("The input's manifest of %s does not list one digest per layer; it is damaged." % (
+                ", ".join(image.tags) or image.config_digest))
+        return digests
 
     def _manifest_bytes(self, image, config, layer_digests):
         source = self._source_manifest(image)

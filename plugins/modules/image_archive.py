@@ -80,6 +80,10 @@ options:
       - For each image the archive leaves out the longest bottom run of its layers that are all listed, since both
         image stores key a layer by the whole stack below it. A layer that another image in the same archive must carry
         stays in.
+      - A flat list such as RV(airgap.docker.image_info#module:inventory.layers) may name a layer the receiver holds only
+        on top of other layers; the load then refuses the archive before sending anything. For an exact cut, list the
+        image's first RV(airgap.docker.image_info#module:wanted[].held_layers) diff IDs, as the M(airgap.docker.migrate)
+        role does.
       - A thin archive is written as an OCI layout that also carries C(manifest.json), which the classic image store
         and the containerd image store (Docker 25+) both load, whatever layout the source engine writes. The sidecar
         records per image how many bottom layers were left out (RV(images[].omitted_layers)).
@@ -300,6 +304,7 @@ class ImageArchiveManager(ArchiveManager):
         omitted = plan_omissions([w.diff_ids for w in wanted], self.params["exclude_layers"])
         for want, count in zip(wanted, omitted):
             want.omitted = count
+            self._check_input_carries(want)
 
         recorded, recorded_kind, recorded_platform, facts, problem = self._archive_as_recorded()
         if problem:
@@ -308,7 +313,9 @@ class ImageArchiveManager(ArchiveManager):
             up_to_date, reason = image_plans.save_decision(wanted, recorded, recorded_kind, kind, recorded_platform, platform)
         if self.params["force"] and up_to_date:
             up_to_date, reason = False, "force is set"
-        self.diff({"images": self._tag_map(recorded)}, {"images": self._tag_map([{"tags": w.tags, "engine_id": w.id} for w in wanted])})
+        self.diff({"images": self._tag_map(recorded), "omitted_layers": self._omitted_map(recorded)},
+                  {"images": self._tag_map([{"tags": w.tags, "engine_id": w.id} for w in wanted]),
+                   "omitted_layers": self._omitted_map([{"tags": w.tags, "omitted_layers": w.omitted} for w in wanted])})
         if up_to_date:
             self.finish(False, reason, "skipped", facts, images=self._images_result(recorded))
             return
@@ -333,6 +340,15 @@ class ImageArchiveManager(ArchiveManager):
         meta = sidecar.read_sidecar(path) or {}
         content.engine = meta.get("engine") or {}
         return content
+
+    def _check_input_carries(self, want):
+        """An input archive that is itself thin cannot give layers it left out (known from its sidecar)."""
+        image = want.archive_image
+        if image is not None and image.omitted_layers > want.omitted:
+            raise ArchiveError(
+                "%s is itself a thin archive: it leaves out the bottom %d layer(s) of %s, but the archive to write must carry "
+                "all but %d of them. Cut it from the full archive instead; nothing was written."
+                % (self.params["from_archive"], image.omitted_layers, ", ".join(want.tags) or want.id, want.omitted))
 
     def _normalize_request(self, request):
         request = request.strip()
@@ -396,23 +412,34 @@ class ImageArchiveManager(ArchiveManager):
         """A thin archive (OCI layout) from the engine or from the input archive."""
         if source is None:
             names = [name for want in wanted for name in (want.tags or [want.id])]
-            directory = os.path.dirname(os.path.abspath(self.path))
-            # The input's layers pass through unnamed temporary files there before the ones left out are dropped.
-            check_free_space(directory, sum(w.size for w in wanted), "the layers of the images while they are sorted")
-            fill, skip = image_transfer.engine_input(self.engine, names, platform), ()
+            fill, skip = image_transfer.engine_input(self.engine, names, platform), set()
         else:
             fill = image_transfer.archive_input(self.params["from_archive"], source.sha256)
             skip = skippable_members([w.archive_image for w in wanted], [w.omitted for w in wanted])
+        if not skip:
+            # Every layer passes through a temporary file beside the archive until the input's
+            # manifests say which ones to leave out.
+            check_free_space(os.path.dirname(os.path.abspath(self.path)), sum(w.size for w in wanted),
+                             "the layers of the images while they are sorted")
         return image_transfer.save_thin_to_temp(fill, self.path, kind, level, wanted, skip)
 
     def _match_saved(self, wanted, archived):
         """Pair each wanted engine image with its entry in the new archive (sanity check)."""
         records = []
         for want in wanted:
-            match = next((a for a in archived if want.id in a.engine_ids() or a.fingerprint == want.fingerprint), None)
+            match = next((a for a in archived if want.fingerprint and a.fingerprint == want.fingerprint), None)
+            match = match or next((a for a in archived if want.id in a.engine_ids()), None)
             if match is None or sorted(match.tags) != want.tags:
-                raise EngineError("The engine at %s saved an archive that does not hold %s as requested; the previous "
-                                  "archive was kept." % (self.engine.host, ", ".join(want.tags) or want.id))
+                raise EngineError("The archive written does not hold %s as requested; the previous archive was kept."
+                                  % (", ".join(want.tags) or want.id))
+            if match.omitted_layers != want.omitted:
+                # The containerd store can hold an image whose bottom layers arrived in a thin archive
+                # as snapshots only; its save then lacks their data.
+                raise EngineError(
+                    "The archive written lacks the data of %d bottom layer(s) of %s that it should carry (the engine does "
+                    "not have them to give: on the containerd image store an image loaded from a thin archive keeps "
+                    "the left-out layers only as snapshots). The previous archive was kept; save it where the image "
+                    "was loaded in full." % (match.omitted_layers - want.omitted, ", ".join(want.tags) or want.id))
             record = match.to_dict()
             record["engine_id"] = want.id
             records.append(record)
@@ -523,6 +550,12 @@ class ImageArchiveManager(ArchiveManager):
         return mapping
 
     @staticmethod
+    def _omitted_map(images):
+        """Per tag, how many bottom layers the archive leaves out (thin archives only)."""
+        return {tag: image.get("omitted_layers") for image in images or [] for tag in image.get("tags") or []
+                if image.get("omitted_layers")}
+
+    @staticmethod
     def _images_result(records):
         return [{"id": r.get("engine_id"), "tags": r.get("tags") or [], "config_digest": r.get("config_digest"),
                  "manifest_digest": r.get("manifest_digest"), "fingerprint": r.get("fingerprint"), "size": r.get("size") or 0,
@@ -531,7 +564,9 @@ class ImageArchiveManager(ArchiveManager):
 
     @staticmethod
     def _wanted_result(want):
-        return {"id": want.id, "tags": want.tags, "config_digest": None, "manifest_digest": None,
+        image = want.archive_image
+        return {"id": want.id, "tags": want.tags, "config_digest": image.config_digest if image else None,
+                "manifest_digest": image.manifest_digest if image else None,
                 "fingerprint": want.fingerprint, "size": want.size, "diff_ids": want.diff_ids, "omitted_layers": want.omitted}
 
     @staticmethod

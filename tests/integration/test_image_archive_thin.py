@@ -175,3 +175,23 @@ def test_exclude_nothing_writes_a_full_archive(ansible, engine, unique, workdir)
     assert again["changed"] and "leaves out 0 bottom layer" in again["msg"], again["msg"]
     sidecar = json.loads((workdir / "app.tar.airgap.json").read_text())
     assert sidecar["images"][0]["omitted_layers"] == len(source.inspect(base)["RootFS"]["Layers"])
+
+
+def test_update_of_the_config_only_travels_without_layers(ansible, engine, other_engine, unique, workdir):
+    """An update that changes only ENV/CMD adds no layer: its thin archive carries config and manifest."""
+    source, target = engine, other_engine
+    base, _app = make_update(source, unique)
+    config_only = unique + ":3"
+    source.build_on(base, config_only, ["ENV MODE=config-only", 'CMD ["cat", "/marker.txt"]'])
+    layers = source.inspect(base)["RootFS"]["Layers"]
+    assert source.inspect(config_only)["RootFS"]["Layers"] == layers
+    give_base(ansible, source, target, base, workdir)
+    thin = workdir / "config-only.tar"
+    saved = run_ok(ansible, thin_save(source, thin, config_only, inventory(ansible, target)["layers"]))[0]
+    assert saved["images"][0]["omitted_layers"] == len(layers)
+    assert thin.stat().st_size < 16 * 1024
+    results = ansible.run(load(target, thin), load(target, thin))
+    assert changed(results) == [True, False], results
+    loaded = target.inspect(config_only)
+    assert loaded["Config"]["Env"] == source.inspect(config_only)["Config"]["Env"]
+    assert "MODE=config-only" in loaded["Config"]["Env"]

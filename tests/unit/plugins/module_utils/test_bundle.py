@@ -143,6 +143,16 @@ def test_thin_entry_names_the_full_archive_it_stands_for():
         bundle.archive_entry("images/a+delta1.tar.zst", image_sidecar(), delta_of="../outside.tar")
 
 
+def test_bundle_with_thin_archives_is_schema_2():
+    full = bundle.archive_entry("images/a.tar.zst", image_sidecar())[0]
+    assert bundle.build_manifest([full], {})["schema"] == 1
+    manifest = bundle.build_manifest([thin_entry()], {})
+    assert manifest["schema"] == 2
+    bundle.check_manifest(manifest, "manifest.json")
+    with pytest.raises(ArchiveError, match="reads schemas 1 and 2"):
+        bundle.check_manifest(dict(manifest, schema=3), "manifest.json")
+
+
 def test_thin_entries_are_kept_while_their_full_archive_holds_the_same_images():
     full = bundle.archive_entry("images/a.tar.zst", image_sidecar())[0]
     old = bundle.build_manifest([full, thin_entry()], {})
@@ -162,8 +172,8 @@ def test_read_manifest_refuses_foreign_and_future_documents(tmp_path):
     (tmp_path / "manifest.json").write_text('{"kind": "something else"}')
     with pytest.raises(ArchiveError, match=r"not an airgap\.docker bundle"):
         bundle.read_manifest(str(tmp_path))
-    (tmp_path / "manifest.json").write_text('{"kind": "airgap.docker/bundle", "schema": 2}')
-    with pytest.raises(ArchiveError, match="schema 2"):
+    (tmp_path / "manifest.json").write_text('{"kind": "airgap.docker/bundle", "schema": 3}')
+    with pytest.raises(ArchiveError, match="schema 3"):
         bundle.read_manifest(str(tmp_path))
     (tmp_path / "manifest.json").write_text('{"kind": "airgap.docker/bundle", "schema": 1, "archives": [{"path": "../x"}]}')
     with pytest.raises(InvalidInput):

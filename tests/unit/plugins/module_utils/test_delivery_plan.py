@@ -71,7 +71,13 @@ def test_bundle_with_only_a_thin_archive_refuses_a_host_without_the_baseline():
     thin = "images/app_2+delta3.tar.zst"
     result = plan([record(archive=thin, held=1, omitted=3, delta_of=FULL)])
     assert result["deliveries"] == []
-    assert result["refused"] == [{"logical": FULL, "tags": ["app:2"], "needs": 3, "holds": 1}]
+    assert result["refused"] == [{"logical": FULL, "tags": ["app:2"], "needs": 3, "holds": 1, "reason": "layers"}]
+
+
+def test_bundle_with_only_a_thin_archive_and_delta_off_says_so():
+    thin = "images/app_2+delta3.tar.zst"
+    (refused,) = plan([record(archive=thin, held=3, omitted=3, delta_of=FULL)], delta=False)["refused"]
+    assert refused["reason"] == "delta off"
 
 
 def test_container_snapshots_are_never_cut():
@@ -92,3 +98,14 @@ def test_baseline_plan_counts_a_stack_not_scattered_layers():
     # The baseline holds b2 and b3 but on another bottom layer: nothing of app's stack is held.
     (item,) = baseline_plan([record()], [["sha256:other", "sha256:b2", "sha256:b3"]])
     assert not item["build"] and item["file"] == FULL
+
+
+def test_cut_is_named_after_what_it_leaves_out_when_a_layer_repeats():
+    # The empty layer e is held at the bottom and repeated above x: its data stays in the archive,
+    # so only a is left out, and a re-run recognises the same cut instead of asking again.
+    diff_ids = ["sha256:a", "sha256:e", "sha256:x", "sha256:e"]
+    (cut,) = plan([record(held=2, diff_ids=diff_ids)], build=True)["deliveries"]
+    assert (cut["omitted"], cut["file"], cut["exclude_layers"]) == (1, "images/app_2+delta1.tar.zst", ["sha256:a"])
+    existing = record(archive=cut["file"], held=2, omitted=1, delta_of=FULL, diff_ids=diff_ids)
+    (again,) = plan([record(held=2, diff_ids=diff_ids), existing], build=True)["deliveries"]
+    assert again["file"] == cut["file"] and not again["build"]

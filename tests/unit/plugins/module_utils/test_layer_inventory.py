@@ -155,7 +155,7 @@ def test_check_holds_missing_the_bottom_layer():
 def test_check_holds_missing_only_the_top_required_layer():
     with pytest.raises(MissingLayers) as info:
         inventory([A, B]).check_holds(thin_image([A, B, C, D], 3), "h")
-    assert "lacks layer 3 (%s)." % C in info.value.msg
+    assert "lacks layer 3 (%s) on top of the 2 below it." % C in info.value.msg
     assert "above it" not in info.value.msg
 
 

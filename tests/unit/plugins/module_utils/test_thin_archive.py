@@ -222,14 +222,35 @@ def test_skipped_members_are_not_spooled(layout, tmp_path):
         reader.discard()
 
 
-def test_reader_discard_closes_every_spool(tmp_path):
+def test_reader_discard_closes_the_spool_file(tmp_path):
     reader = read_input(legacy_archive([app_spec(), tool_spec()]), tmp_path)
     spools = list(reader.spools.values())
-    assert spools and not any(spool.file.closed for spool in spools)
+    spool_file = reader._spool_file.file
+    assert len(spools) > 1 and not spool_file.closed
+    # Every layer lives in the one file, end to end: one descriptor however many layers there are.
+    assert sorted((s.offset, s.size) for s in spools)[0][0] == 0
+    assert sum(s.size for s in spools) == reader._spool_file.end
     reader.discard()
-    assert all(spool.file.closed for spool in spools)
-    assert reader.spools == {}
+    assert spool_file.closed and reader.spools == {}
     reader.discard()  # twice is harmless
+
+
+def test_spool_write_failure_is_one_sentence(tmp_path, monkeypatch):
+    import errno
+
+    from ansible_collections.airgap.docker.plugins.module_utils.errors import SpaceError
+    from ansible_collections.airgap.docker.plugins.module_utils.thin_archive import _SpoolFile
+
+    spool_file = _SpoolFile(str(tmp_path))
+    spool = spool_file.member()
+
+    def full(_data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(spool_file.file, "write", full)
+    with pytest.raises(SpaceError, match="No space left on the device while writing the layers being sorted in"):
+        spool.write(b"x")
+    spool_file.close()
 
 
 def test_reader_feed_none_on_a_truncated_input_raises(tmp_path):
