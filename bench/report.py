@@ -97,7 +97,208 @@ def markdown(results):
             lines += ["", "| target | measured | | note |", "|---|---:|---|---|"]
             lines += ["| %s | %s | %s | %s |" % (text, figure, "met" if met else "**MISSED**", note) for text, figure, met, note in targets]
         lines.append("")
+    if not results["engines"]:
+        lines += ["The save, load and container cases were not run (`--cases delta`).", ""]
+    if results.get("delta"):
+        lines += delta_markdown(results["delta"])
     return "\n".join(lines)
+
+
+# Delta migration (bench/delta.py) -------------------------------------------------------------
+
+DELTA_TOOLS = {  # tool -> (role in the comparison, chart colour)
+    "full": "#868e96", "other": "#1971c2", "delta": "#2b8a3e", "context": "#8ce99a"}
+
+
+def _delta_kind(entry):
+    if entry["reference"]:
+        return "full"
+    if "(context)" in entry["tool"]:
+        return "context"
+    if entry["tool"].startswith(("image_archive delta", "migrate role")):
+        return "delta"
+    return "other"
+
+
+def _size(value):
+    if value is None:
+        return ""
+    return "{:,} B".format(int(value)) if value < MIB else "%.1f MiB" % (value / MIB)
+
+
+def _speedups(entry):
+    """Full time / this tool's time, per round (the reference ran in the same round)."""
+    return [1 / r for r in entry["ratios"] if r]
+
+
+def _median(values):
+    values = sorted(values)
+    if not values:
+        return None
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def _cell(text):
+    return text.replace("|", "\\|")
+
+
+def _faster(entry):
+    speedup = _median(_speedups(entry))
+    return "" if entry["reference"] or speedup is None else "%.1fx" % speedup
+
+
+def _metric(entry, key):
+    return (entry.get("metrics_median") or {}).get(key) if entry else None
+
+
+def delta_targets(delta):
+    """[(level, receiver, full entry, delta entry, speedup, speed met, bytes moved, budget, bytes met)]."""
+    budget = delta["versions"]["changed_layer_bytes"] + delta["target"]["slack_bytes"]
+    limit = delta["target"]["speedup"]
+    rows = []
+
+    def add(level, receiver, full, thin, moved):
+        if full is None or thin is None:
+            return
+        speedup = _median(_speedups(thin))
+        rows.append((level, receiver, full, thin, speedup, speedup >= limit, moved, budget, moved is not None and moved <= budget))
+
+    for engine in dict.fromkeys(e["engine"] for e in delta["module"]):
+        entries = [e for e in delta["module"] if e["engine"] == engine]
+        full = next((e for e in entries if e["reference"]), None)
+        thin = next((e for e in entries if _delta_kind(e) == "delta"), None)
+        add("modules", "%s engine (%s store)" % (engine, delta["receivers"][engine]["storage"]), full, thin, _metric(thin, "archive_bytes"))
+    full = next((e for e in delta["role"] if e["reference"]), None)
+    thin = next((e for e in delta["role"] if _delta_kind(e) == "delta"), None)
+    for host in ("tgt-classic", "tgt-modern"):
+        add("migrate role", host, full, thin, _metric(thin, "bytes_sent %s" % host))
+    return rows
+
+
+def _delta_notes(delta):
+    """Where the time goes, from the figures (the reasons a target is missed are read from these)."""
+    notes = []
+    floors = delta["floors"]
+    for engine in dict.fromkeys(e["engine"] for e in delta["module"]):
+        entries = [e for e in delta["module"] if e["engine"] == engine]
+        full = next((e for e in entries if _delta_kind(e) == "full"), None)
+        thin = next((e for e in entries if _delta_kind(e) == "delta"), None)
+        cut = next((e for e in entries if _delta_kind(e) == "context"), None)
+        if not (full and thin):
+            continue
+        text = ("**%s, modules:** full %.2f s: one playbook (an empty one takes %.2f s) whose save takes %.2f s of module time and "
+                "whose load %.2f s, sending %s to the engine. Delta %.2f s: the receiver's inventory (%.2f s), the thin save (%.2f s, "
+                "reading %s of `docker save` from the source engine to keep the top layer) and the thin load (%.2f s, %s to the engine)." % (
+                    engine, full["median"], floors.get("playbook_seconds", 0), _metric(full, "save_module_s") or 0,
+                    _metric(full, "load_module_s") or 0, _size(_metric(full, "bytes_to_engine")), thin["median"],
+                    _metric(thin, "inventory_module_s") or 0, _metric(thin, "save_module_s") or 0, _size(_metric(thin, "bytes_from_engine")),
+                    _metric(thin, "load_module_s") or 0, _size(_metric(thin, "bytes_to_engine"))))
+        if cut:
+            text += (" Cut out of a full archive made beforehand (`from_archive`, reading %s of archive, %.2f s), the delta takes "
+                     "%.2f s, %.1fx faster than the full migration." % (
+                         _size(_metric(cut, "archive_bytes_read")), _metric(cut, "save_module_s") or 0, cut["median"], _median(_speedups(cut))))
+        notes.append(text)
+    role = {_delta_kind(e): e for e in delta["role"]}
+    if role.get("delta"):
+        text = "**migrate role:** delta %.2f s" % role["delta"]["median"]
+        if role.get("full"):
+            text += ", full %.2f s" % role["full"]["median"]
+        text += (" (one playbook for both targets per run, in which the source first saves the whole image: its staging directory "
+                 "is emptied between runs). A playbook that only pings the three fleet hosts takes %.2f s" % floors.get("fleet_playbook_seconds", 0))
+        if floors.get("role_up_to_date_seconds"):
+            text += "; the role with nothing to send (targets up to date, source archive current) takes %.2f s" % floors["role_up_to_date_seconds"]
+        if role.get("full"):
+            text += "; %.0fx faster than the full run means %.2f s" % (delta["target"]["speedup"], role["full"]["median"] / delta["target"]["speedup"])
+        text += "."
+        if role.get("context"):
+            text += " With the source's archive of v2 kept from the run before (no save), the delta takes %.2f s." % role["context"]["median"]
+        notes.append(text)
+    return notes
+
+
+def delta_markdown(delta):
+    versions = delta["versions"]
+    source = delta["source"]
+    lines = ["## Delta migration", "",
+             "v1 and v2: the %.0f MiB data image plus one top layer of %s random bytes each, built `FROM` the same base "
+             "(%s) on the source engine (Docker %s, %s store). Each receiver holds v1, loaded from a full archive of the source, "
+             "and not v2 when a migration starts. v2 has %d layers; %d changed from v1, %s as `docker save` writes them. "
+             "%d recorded rounds after %d warm-up round(s), tools interleaved round by round. Started %s." % (
+                 delta["size_bytes"] / MIB, "{:,}".format(versions["top_bytes"]), versions["base"], source["version"], source["storage"],
+                 versions["layers"], versions["changed_layers"], _size(versions["changed_layer_bytes"]), delta["rounds"], delta["warmup"],
+                 delta["started"]), "",
+             "Targets (issue): bytes moved per target <= changed layers + 1 MiB; the delta migration >= %.0fx faster than the full "
+             "one in the same run (median over rounds of full / delta)." % delta["target"]["speedup"], "",
+             "| level | receiver | full s | delta s | faster | >= %.0fx | bytes moved | changed layers + 1 MiB | bytes |" % delta["target"]["speedup"],
+             "|---|---|---:|---:|---:|---|---:|---:|---|"]
+    for level, receiver, full, thin, speedup, fast, moved, budget, small in delta_targets(delta):
+        lines.append("| %s | %s | %.2f | %.2f | %.1fx | %s | %s | %s | %s |" % (
+            level, receiver, full["median"], thin["median"], speedup, "met" if fast else "**MISSED**", _size(moved), _size(budget),
+            "met" if small else "**MISSED**"))
+    lines += ["", "Bytes moved: the thin archive (modules); `migrate_report.bytes_sent` of the target, archive and sidecar (role). "
+              "The role's times are one playbook delivering to both targets.", ""]
+    notes = _delta_notes(delta)
+    if notes:
+        lines += ["Where the time goes:", ""] + ["- " + note for note in notes] + [""]
+    if delta["module"]:
+        lines += ["### Modules: source engine -> receiver engine, one playbook (or one pipeline) per migration", "",
+                  "| receiver | tool | min s | median s | max s | faster than full | module s | archive | to the engine |",
+                  "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for e in delta["module"]:
+            lines.append("| %s | %s%s | %.2f | %.2f | %.2f | %s | %s | %s | %s |" % (
+                e["engine"], _cell(e["tool"]), " (reference)" if e["reference"] else "", e["min"], e["median"], e["max"], _faster(e),
+                "%.2f" % e["module_median"] if e["module_median"] is not None else "", _size(_metric(e, "archive_bytes")),
+                _size(_metric(e, "bytes_to_engine"))))
+        lines.append("")
+    if delta["role"]:
+        hosts = ("tgt-classic", "tgt-modern")
+        lines += ["### migrate role on the fleet: src -> tgt-classic and tgt-modern, ANSIBLE_PIPELINING=True", "",
+                  "| variant | min s | median s | max s | faster than full | %s | thin archives | fallbacks |" % " | ".join(
+                      "bytes sent to %s (full: bytes_full)" % h for h in hosts),
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for e in delta["role"]:
+            lines.append("| %s%s | %.2f | %.2f | %.2f | %s | %s | %d | %d |" % (
+                _cell(e["tool"]), " (reference)" if e["reference"] else "", e["min"], e["median"], e["max"], _faster(e),
+                " | ".join("%s (%s)" % (_size(_metric(e, "bytes_sent %s" % h)), _size(_metric(e, "bytes_full %s" % h))) for h in hosts),
+                sum(_metric(e, "thin %s" % h) or 0 for h in hosts), sum(_metric(e, "fallback %s" % h) or 0 for h in hosts)))
+        floors = delta["floors"]
+        up_to_date = floors.get("role_up_to_date_seconds")
+        lines += ["", "For context: an empty playbook on localhost takes %s s; one that pings the fleet hosts %s s; the role with "
+                  "nothing to send %s." % (floors.get("playbook_seconds", "?"), floors.get("fleet_playbook_seconds", "?"),
+                                           "%s s" % up_to_date if up_to_date else "was not measured (smoke run)"), ""]
+    return lines
+
+
+def delta_chart(axis, delta):
+    groups = [("%s engine\n(modules)" % engine, [e for e in delta["module"] if e["engine"] == engine])
+              for engine in dict.fromkeys(e["engine"] for e in delta["module"])]
+    if delta["role"]:
+        groups.append(("fleet, both targets\n(migrate role)", delta["role"]))
+    position, ticks, labels = 0, [], []
+    for label, entries in groups:
+        start = position
+        for e in entries:
+            axis.bar(position, e["median"], color=DELTA_TOOLS[_delta_kind(e)], yerr=[[e["median"] - e["min"]], [e["max"] - e["median"]]], capsize=2)
+            name = (e["tool"].replace("community.docker docker_image_export + docker_image_load", "c.d. export + load")
+                    .replace("delta cut from a kept full archive", "cut from a kept archive").replace("image_archive ", "")
+                    .replace("migrate role, ", ""))
+            axis.text(position, e["max"], " " + name, rotation=90, va="bottom", ha="center", fontsize=7)
+            position += 1
+        ticks.append((start + position - 1) / 2)
+        labels.append(label)
+        position += 1
+    axis.set_xticks(ticks)
+    axis.set_xticklabels(labels)
+    axis.set_ylabel("seconds (median, min-max)")
+    axis.set_title("delta migration: v1 -> v2 of a %.0f MiB image, %s changed" % (
+        delta["size_bytes"] / MIB, _size(delta["versions"]["changed_layer_bytes"])))
+    axis.margins(y=0.6)
+    from matplotlib.patches import Patch
+
+    handles = [Patch(color=DELTA_TOOLS[kind]) for kind in ("full", "other", "delta", "context")]
+    axis.legend(handles, ["airgap.docker full (reference)", "Docker CLI, community.docker (full)", "airgap.docker delta",
+                          "delta, for context"], loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, fontsize=8)
 
 
 def chart(results, path):
@@ -106,7 +307,11 @@ def chart(results, path):
     import matplotlib.pyplot as plt
 
     engines = list(results["engines"])
-    figure, axes = plt.subplots(len(engines), 1, figsize=(13, 4.8 * len(engines)), squeeze=False)
+    delta = results.get("delta")
+    rows = len(engines) + (1 if delta else 0)
+    figure, axes = plt.subplots(rows, 1, figsize=(13, 4.8 * rows), squeeze=False)
+    if delta:
+        delta_chart(axes[-1, 0], delta)
     for axis, engine in zip(axes[:, 0], engines):
         entries = [e for e in results["cases"] if e["engine"] == engine]
         cases = list(dict.fromkeys(e["case"] for e in entries))
@@ -130,8 +335,9 @@ def chart(results, path):
         facts = results["engines"][engine]
         axis.set_title("%s: Docker %s, %s image store, %.0f MiB image" % (engine, facts["version"], facts["storage"], results["size_bytes"] / MIB))
         axis.margins(y=0.45)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("#868e96", "#1971c2", "#2b8a3e")]
-    figure.legend(handles, ["Docker CLI (reference)", "community.docker", "airgap.docker"], loc="upper center", ncol=3)
+    if engines:
+        handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in ("#868e96", "#1971c2", "#2b8a3e")]
+        figure.legend(handles, ["Docker CLI (reference)", "community.docker", "airgap.docker"], loc="upper center", ncol=3)
     figure.tight_layout(rect=(0, 0, 1, 0.97))
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -3,14 +3,17 @@ community.docker, on both private engines, in interleaved rounds (A B A B ...).
 
     make bench                    # about 1 GB image, 3 rounds after a warm-up
     make bench BENCH_ARGS="--size 256M --rounds 5"
+    make bench BENCH_ARGS="--cases delta"   # only the delta migration (bench/delta.py)
 
-Writes bench/results/latest.{json,md,png}. The smoke variant (--smoke) runs every case once on
-a small image, so the benchmark cannot rot; the test suite runs it.
+Writes bench/results/latest.{json,md,png}; a run of only the suite or only the delta cases keeps
+the other part's figures from the latest.json already there. The smoke variant (--smoke) runs
+every case once on a small image, so the benchmark cannot rot; the test suite runs it.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
@@ -22,13 +25,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from delta import run_delta
 from report import write_reports
-from tools import Toolbox
+from tools import Toolbox, run_case
 from workload import build_context, build_image
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = Path(os.environ.get("AIRGAP_ENGINES_ROOT", "/var/tmp/airgap-engines"))
 ENGINES = {"classic": "unix://%s/run/classic.sock" % ROOT, "modern": "unix://%s/run/modern.sock" % ROOT}
+# The fleet's source engine (tests/harness/engines.sh): the sender of the delta migration.
+SOURCE = "unix://%s/run/source.sock" % ROOT
 IMAGE = "airgap-bench/data:1"
 OURS = "airgap.docker"
 THEIRS = "community.docker"
@@ -181,31 +187,6 @@ def image_cases(engine, files):
     ]
 
 
-def run_case(box, tools, rounds, warmup):
-    """Interleave the tools round by round; the first `warmup` rounds are not recorded."""
-    figures = {name: {"tool": name, "reference": ref, "seconds": [], "module_seconds": [], "peak_rss": []} for name, ref, _p, _r in tools}
-    for round_index in range(warmup + rounds):
-        for name, _ref, prepare, run in tools:
-            prepare()
-            seconds, module_seconds, rss = run(box)
-            if round_index >= warmup:
-                entry = figures[name]
-                entry["seconds"].append(round(seconds, 4))
-                if module_seconds is not None:
-                    entry["module_seconds"].append(round(module_seconds, 4))
-                if rss is not None:
-                    entry["peak_rss"].append(rss)
-    reference = next(f for f in figures.values() if f["reference"])
-    for entry in figures.values():
-        runs = entry["seconds"]
-        entry.update(min=min(runs), median=statistics.median(runs), max=max(runs),
-                     ratios=[round(a / b, 4) for a, b in zip(runs, reference["seconds"])])
-        entry["ratio_median"] = statistics.median(entry["ratios"])
-        entry["peak_rss"] = max(entry["peak_rss"]) if entry["peak_rss"] else None
-        entry["module_median"] = statistics.median(entry["module_seconds"]) if entry["module_seconds"] else None
-    return list(figures.values())
-
-
 def run_cases(box, cases, args, results, engine_name):
     for case, tools in cases:
         print("%s: %s" % (engine_name, case), flush=True)
@@ -226,6 +207,19 @@ def machine_facts(work):
             "disk": disk.strip().splitlines()[-1] if disk else "", "kernel": platform.release(), "python": platform.python_version()}
 
 
+def keep_previous(results, path, ran_suite, ran_delta):
+    """A run of only the suite or only the delta cases keeps the other part from the previous latest.json."""
+    path = Path(path)
+    if (ran_suite and ran_delta) or not path.exists():
+        return results
+    previous = json.loads(path.read_text())
+    if ran_suite:
+        if previous.get("delta"):
+            results["delta"] = previous["delta"]
+        return results
+    return dict(previous, delta=results["delta"])
+
+
 def main():
     venv = bench_venv(REPO / ".cache/bench-venv")
     if Path(sys.prefix).resolve() != venv.resolve():
@@ -240,7 +234,10 @@ def main():
     parser.add_argument("--output", default=str(REPO / "bench/results"), help="directory for latest.{json,md,png}")
     parser.add_argument("--work", default=str(REPO / ".cache/bench"), help="scratch directory (archives, context)")
     parser.add_argument("--smoke", action="store_true", help="24 MiB, one round, no warm-up: checks the harness, not the speed")
+    parser.add_argument("--cases", default="all", choices=["all", "suite", "delta"],
+                        help="suite: save, load and container cases; delta: delta migration (modules and migrate role); default all")
     args = parser.parse_args()
+    ran_suite, ran_delta = args.cases in ("all", "suite"), args.cases in ("all", "delta")
     if args.smoke:
         args.size, args.rounds, args.warmup = "24M", 1, 0
     size = parse_size(args.size)
@@ -252,7 +249,7 @@ def main():
     results = {"size_bytes": size, "rounds": args.rounds, "warmup": args.warmup, "smoke": args.smoke,
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "engines": {}, "cases": [],
                "machine": dict(machine_facts(work), playbook_floor_seconds=round(floor, 3))}
-    for name in args.engines.split(","):
+    for name in args.engines.split(",") if ran_suite else ():
         engine = Engine(name, ENGINES[name])
         results["engines"][name] = engine.facts()
         image = build_image(engine.client, context, IMAGE)
@@ -270,6 +267,10 @@ def main():
         finally:
             subprocess.run(engine.docker("rm", "-f", container), capture_output=True, check=False)
             rm(*files.values())
+    if ran_delta:
+        engines = {name: Engine(name, host) for name, host in dict(ENGINES, source=SOURCE).items()}
+        results["delta"] = run_delta(box, args, work, context, size, engines, args.engines.split(","), floor)
+    results = keep_previous(results, Path(args.output) / "latest.json", ran_suite, ran_delta)
     write_reports(results, Path(args.output))
     print("results in %s" % args.output)
 

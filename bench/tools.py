@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 import subprocess
 import time
 import uuid
@@ -26,6 +27,7 @@ class Toolbox:
         # The module runs under GNU time, which appends its peak RSS (KiB) to rss_file.
         self.interpreter.write_text('#!/bin/sh\nexec /usr/bin/time -f %%M -a -o "%s" "%s" "$@"\n' % (self.rss_file, self.venv / "bin/python"))
         self.interpreter.chmod(0o755)
+        self.last_results = []  # what each task of the last play() registered, in order
 
     def cli(self, argv):
         """Run a shell command line; returns (seconds, None, None)."""
@@ -54,11 +56,24 @@ class Toolbox:
         if proc.returncode != 0:
             raise RuntimeError("playbook failed:\n%s\n%s" % (proc.stdout[-3000:], proc.stderr[-2000:]))
         registered = json.loads(results.read_text())
+        self.last_results = registered
         module_seconds = [r.get("stats", {}).get("seconds") for r in registered]
         module_seconds = sum(module_seconds) if all(s is not None for s in module_seconds) else None
         for path in (results, playbook):
             path.unlink()
         return seconds, module_seconds, self._peak_rss()
+
+    def run_playbook(self, playbook, inventory, extra_env=None):
+        """Run a playbook file against an inventory file (the fleet); returns (wall seconds, completed process).
+        The playbook's modules run on the managed hosts' own Python, so no peak RSS is measured."""
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(self.collections_path), ANSIBLE_LOCALHOST_WARNING="false",
+                   ANSIBLE_INVENTORY_UNPARSED_WARNING="false", ANSIBLE_RETRY_FILES_ENABLED="false",
+                   ANSIBLE_PYTHON_INTERPRETER=str(self.venv / "bin/python"), ANSIBLE_NOCOLOR="1")
+        env.update(extra_env or {})
+        started = time.monotonic()
+        proc = subprocess.run([str(self.venv / "bin/ansible-playbook"), "-i", str(inventory), str(playbook)],
+                              env=env, capture_output=True, text=True, check=False, cwd=str(self.work))
+        return time.monotonic() - started, proc
 
     def _peak_rss(self):
         values = [int(line) for line in self.rss_file.read_text().split() if line.strip().isdigit()]
@@ -67,3 +82,39 @@ class Toolbox:
     @staticmethod
     def _no_rss():
         return None
+
+
+def run_case(box, tools, rounds, warmup):
+    """Interleave the tools round by round; the first `warmup` rounds are not recorded.
+
+    Each tool is (name, reference?, prepare, run): prepare() runs untimed before each run, and
+    run(box) returns (seconds, module seconds or None, peak RSS or None[, {metric: value}])."""
+    figures = {name: {"tool": name, "reference": ref, "seconds": [], "module_seconds": [], "peak_rss": [], "metrics": {}}
+               for name, ref, _p, _r in tools}
+    for round_index in range(warmup + rounds):
+        for name, _ref, prepare, run in tools:
+            prepare()
+            seconds, module_seconds, rss, *extra = run(box)
+            if round_index >= warmup:
+                entry = figures[name]
+                entry["seconds"].append(round(seconds, 4))
+                if module_seconds is not None:
+                    entry["module_seconds"].append(round(module_seconds, 4))
+                if rss is not None:
+                    entry["peak_rss"].append(rss)
+                for key, value in (extra[0] if extra else {}).items():
+                    entry["metrics"].setdefault(key, []).append(value)
+    # Without a reference tool (a smoke run may leave it out) there are no ratios.
+    reference = next((f for f in figures.values() if f["reference"]), {"seconds": []})
+    for entry in figures.values():
+        runs = entry["seconds"]
+        entry.update(min=min(runs), median=statistics.median(runs), max=max(runs),
+                     ratios=[round(a / b, 4) for a, b in zip(runs, reference["seconds"])])
+        entry["ratio_median"] = statistics.median(entry["ratios"]) if entry["ratios"] else None
+        entry["peak_rss"] = max(entry["peak_rss"]) if entry["peak_rss"] else None
+        entry["module_median"] = statistics.median(entry["module_seconds"]) if entry["module_seconds"] else None
+        if entry["metrics"]:
+            entry["metrics_median"] = {key: statistics.median(values) for key, values in entry["metrics"].items()}
+        else:
+            del entry["metrics"]
+    return list(figures.values())

@@ -7,6 +7,7 @@ unlike random or zero bytes. The context is made of hard links, so building it i
 from __future__ import annotations
 
 import os
+import random
 import shutil
 from pathlib import Path
 
@@ -73,3 +74,20 @@ def build_image(client, context, tag):
         if "error" in message:
             raise RuntimeError("building %s failed: %s" % (tag, message["error"]))
     return client.inspect_image(tag)
+
+
+def release_bytes(version, size):
+    """`size` bytes that stand for one release of an application: random-looking (zstd cannot
+    shrink them, so the figures are not flattered) and the same on every run (builds hit the cache)."""
+    return random.Random("airgap-bench-release-%s" % version).getrandbits(8 * size).to_bytes(size, "little")
+
+
+def build_version(client, root, base, tag, version, size):
+    """`FROM base` plus one small top layer of `size` bytes that differ per version; returns its inspect.
+
+    Versions built on the same base share every layer but the top one: an update in a small top layer."""
+    context = Path(root)
+    context.mkdir(parents=True, exist_ok=True)
+    (context / "release.bin").write_bytes(release_bytes(version, size))
+    (context / "Dockerfile").write_text("FROM %s\nCOPY release.bin /opt/app/release.bin\nENV APP_VERSION=%s\n" % (base, version))
+    return build_image(client, context, tag)

@@ -1,6 +1,7 @@
 """The benchmark harness runs end to end (small image, one round): every case produces figures.
 
-Timings are not checked here; `make bench` measures them on a 1 GB image.
+Timings are not checked here; `make bench` measures them on a 1 GB image. The delta migration's
+byte counts do not depend on the image's size, so they are checked.
 """
 
 from __future__ import annotations
@@ -19,6 +20,43 @@ CASES = {
     "container cold": {"docker export + import", "container_archive export + import"},
     "container warm": {"docker export + import", "container_archive export + import"},
 }
+# bench/delta.py: a smoke run leaves out community.docker, the cut from a kept archive and the role's full run.
+DELTA_FULL = "image_archive full: save zstd + load"
+DELTA_THIN = "image_archive delta: inventory + thin save + load"
+DELTA_MODULE_TOOLS = {DELTA_FULL, "docker save | zstd, zstd -d | docker load", DELTA_THIN}
+DELTA_ROLE = "migrate role, migrate_delta true"
+MIB = 1 << 20
+
+
+def check_delta(delta, table):
+    versions = delta["versions"]
+    assert versions["changed_layers"] == 1 and versions["shared_layers"] == versions["layers"] - 1, versions
+    # The top layer is a few KB; the rest of the image is megabytes.
+    assert 0 < versions["changed_layer_bytes"] < 64 * 1024 < versions["v2_layer_bytes"], versions
+    budget = versions["changed_layer_bytes"] + MIB
+    assert set(delta["receivers"]) == {"classic", "modern"}
+    for engine in delta["receivers"]:
+        entries = {e["tool"]: e for e in delta["module"] if e["engine"] == engine}
+        assert set(entries) == DELTA_MODULE_TOOLS, entries.keys()
+        for entry in entries.values():
+            assert entry["seconds"] and entry["median"] > 0 and entry["metrics"]["archive_bytes"][0] > 0, entry
+        full, thin = entries[DELTA_FULL]["metrics_median"], entries[DELTA_THIN]["metrics_median"]
+        # The thin archive leaves out exactly the layers v1 shares, and carries only the changed one.
+        assert thin["omitted_layers"] == versions["shared_layers"], thin
+        assert thin["carried_layer_bytes"] == versions["changed_layer_bytes"], thin
+        assert thin["archive_bytes"] <= budget and thin["archive_bytes"] * 100 < full["archive_bytes"], (thin, full)
+        assert 0 < thin["bytes_to_engine"] * 100 < full["bytes_to_engine"], (thin, full)
+        assert thin["inventory_layers"] >= versions["shared_layers"], thin
+    (role,) = delta["role"]
+    assert role["tool"] == DELTA_ROLE and role["seconds"], role
+    for host in ("tgt-classic", "tgt-modern"):
+        figures = role["metrics_median"]
+        assert figures["thin %s" % host] == 1 and figures["fallback %s" % host] == 0, figures
+        assert 0 < figures["bytes_sent %s" % host] <= budget and figures["bytes_sent %s" % host] * 100 < figures["bytes_full %s" % host], figures
+    assert delta["floors"]["fleet_playbook_seconds"] > 0
+    assert "## Delta migration" in table
+    for engine in ("classic engine", "modern engine"):
+        assert any(line.startswith("| modules | %s" % engine) and line.endswith("| met |") for line in table.splitlines()), table
 
 
 def test_every_case_produces_figures(tmp_path):
@@ -38,4 +76,5 @@ def test_every_case_produces_figures(tmp_path):
                 assert entry["module_seconds"] and entry["peak_rss"], entry
     table = (output / "latest.md").read_text()
     assert "| target |" in table and "cold save" in table
+    check_delta(results["delta"], table)
     assert (output / "latest.png").stat().st_size > 10000

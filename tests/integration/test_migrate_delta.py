@@ -40,10 +40,13 @@ def test_relay_sends_only_the_layers_each_host_lacks(scenario, hosts, fleet):
     runs = [scenario.relay([app2], check=True), scenario.relay([app2]), scenario.relay([app2], check=True), scenario.relay([app2])]
     for run in runs:
         assert_ok(run, *TARGETS)
+    thin = "images/%s+delta%d.tar.zst" % (archive_name(app2)[:-8], len(hosts["src"].inspect(app1)["RootFS"]["Layers"]) - 1)
     for host in TARGETS:
         assert [run.changed(host) for run in runs] == [True, True, False, False], runs[1].output[-5000:]
+        # Check mode predicts the thin delivery although the source has not saved the new version yet.
+        assert runs[0].reports[host]["thin"] == [thin] and runs[0].reports[host]["check_mode"] is True
         report = runs[1].reports[host]
-        assert report["thin"] == ["images/%s+delta%d.tar.zst" % (archive_name(app2)[:-8], len(hosts["src"].inspect(app1)["RootFS"]["Layers"]) - 1)]
+        assert report["thin"] == [thin]
         assert report["fallback"] == []
         # Only the new layer travelled: well under the full archive, which holds the 2 MiB base.
         assert 0 < report["bytes_sent"] < SMALL < BASE_BYTES < report["bytes_full"], report
