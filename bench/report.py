@@ -275,22 +275,13 @@ def delta_chart(axis, delta):
               for engine in dict.fromkeys(e["engine"] for e in delta["module"])]
     if delta["role"]:
         groups.append(("fleet, both targets\n(migrate role)", delta["role"]))
-    position, ticks, labels = 0, [], []
-    for label, entries in groups:
-        start = position
-        for e in entries:
-            axis.bar(position, e["median"], color=DELTA_TOOLS[_delta_kind(e)], yerr=[[e["median"] - e["min"]], [e["max"] - e["median"]]], capsize=2)
-            name = (e["tool"].replace("community.docker docker_image_export + docker_image_load", "c.d. export + load")
-                    .replace("delta cut from a kept full archive", "cut from a kept archive").replace("image_archive ", "")
-                    .replace("migrate role, ", ""))
-            axis.text(position, e["max"], " " + name, rotation=90, va="bottom", ha="center", fontsize=7)
-            position += 1
-        ticks.append((start + position - 1) / 2)
-        labels.append(label)
-        position += 1
-    axis.set_xticks(ticks)
-    axis.set_xticklabels(labels)
-    axis.set_ylabel("seconds (median, min-max)")
+
+    def name(e):
+        return (e["tool"].replace("community.docker docker_image_export + docker_image_load", "c.d. export + load")
+                .replace("delta cut from a kept full archive", "cut from a kept archive").replace("image_archive ", "")
+                .replace("migrate role, ", ""))
+
+    _bar_groups(axis, groups, lambda e: DELTA_TOOLS[_delta_kind(e)], name)
     axis.set_title("delta migration: v1 -> v2 of a %.0f MiB image, %s changed" % (
         delta["size_bytes"] / MIB, _size(delta["versions"]["changed_layer_bytes"])))
     axis.margins(y=0.6)
@@ -299,6 +290,28 @@ def delta_chart(axis, delta):
     handles = [Patch(color=DELTA_TOOLS[kind]) for kind in ("full", "other", "delta", "context")]
     axis.legend(handles, ["airgap.docker full (reference)", "Docker CLI, community.docker (full)", "airgap.docker delta",
                           "delta, for context"], loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4, fontsize=8)
+
+
+def _bar_groups(axis, groups, color_of, name_of):
+    """One bar per entry (median, with min-max whiskers), grouped and labelled under each group."""
+    position, ticks, labels = 0, [], []
+    for label, entries in groups:
+        start = position
+        for e in entries:
+            axis.bar(position, e["median"], color=color_of(e), yerr=[[e["median"] - e["min"]], [e["max"] - e["median"]]], capsize=2)
+            axis.text(position, e["max"], " " + name_of(e), rotation=90, va="bottom", ha="center", fontsize=7)
+            position += 1
+        ticks.append((start + position - 1) / 2)
+        labels.append(label)
+        position += 1
+    axis.set_xticks(ticks)
+    axis.set_xticklabels(labels)
+    axis.set_ylabel("seconds (median, min-max)")
+
+
+def _suite_color(entry):
+    ours = entry["tool"].startswith(("image_archive", "container_archive"))
+    return "#2b8a3e" if ours else ("#868e96" if entry["reference"] else "#1971c2")
 
 
 def chart(results, path):
@@ -314,24 +327,8 @@ def chart(results, path):
         delta_chart(axes[-1, 0], delta)
     for axis, engine in zip(axes[:, 0], engines):
         entries = [e for e in results["cases"] if e["engine"] == engine]
-        cases = list(dict.fromkeys(e["case"] for e in entries))
-        position = 0
-        ticks, labels = [], []
-        for case in cases:
-            tools = [e for e in entries if e["case"] == case]
-            start = position
-            for e in tools:
-                ours = e["tool"].startswith(("image_archive", "container_archive"))
-                color = "#2b8a3e" if ours else ("#868e96" if e["reference"] else "#1971c2")
-                axis.bar(position, e["median"], color=color, yerr=[[e["median"] - e["min"]], [e["max"] - e["median"]]], capsize=2)
-                axis.text(position, e["max"], " " + e["tool"].replace("community.docker ", "c.d. "), rotation=90, va="bottom", ha="center", fontsize=7)
-                position += 1
-            ticks.append((start + position - 1) / 2)
-            labels.append(case)
-            position += 1
-        axis.set_xticks(ticks)
-        axis.set_xticklabels(labels)
-        axis.set_ylabel("seconds (median, min-max)")
+        groups = [(case, [e for e in entries if e["case"] == case]) for case in dict.fromkeys(e["case"] for e in entries)]
+        _bar_groups(axis, groups, _suite_color, lambda e: e["tool"].replace("community.docker ", "c.d. "))
         facts = results["engines"][engine]
         axis.set_title("%s: Docker %s, %s image store, %.0f MiB image" % (engine, facts["version"], facts["storage"], results["size_bytes"] / MIB))
         axis.margins(y=0.45)
