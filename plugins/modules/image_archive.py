@@ -436,10 +436,10 @@ class ImageArchiveManager(ArchiveManager):
                 # The containerd store can hold an image whose bottom layers arrived in a thin archive
                 # as snapshots only; its save then lacks their data.
                 raise EngineError(
-                    "The archive written lacks the data of %d bottom layer(s) of %s that it should carry (the engine does "
-                    "not have them to give: on the containerd image store an image loaded from a thin archive keeps "
-                    "the left-out layers only as snapshots). The previous archive was kept; save it where the image "
-                    "was loaded in full." % (match.omitted_layers - want.omitted, ", ".join(want.tags) or want.id))
+                    "The archive written lacks the data of %d bottom layer(s) of %s that it should carry: the engine did "
+                    "not give them (on the containerd image store, an image whose layers arrived in a thin archive may "
+                    "lack their data). The previous archive was kept; save the image on an engine that holds it in full."
+                    % (match.omitted_layers - want.omitted, ", ".join(want.tags) or want.id))
             record = match.to_dict()
             record["engine_id"] = want.id
             records.append(record)
