@@ -72,7 +72,13 @@ def save_to_temp(engine, names, path, kind, level, platform, estimated_size):
 
     Returns (AtomicFile, ArchiveContent); the caller commits or aborts the file.
     """
-    target, content = write_to_temp(engine.save_stream(names, platform), path, kind, level, estimated_size)
+    try:
+        target, content = write_to_temp(engine.save_stream(names, platform), path, kind, level, estimated_size)
+    except ArchiveError as exc:
+        raise EngineError(
+            "The engine at %s gave an incomplete or damaged archive of %s (%s) Nothing was written. On the containerd "
+            "image store, `docker save` does this for an image whose bottom layers arrived in a thin archive from another "
+            "source: save it on an engine that holds it in full." % (engine.host, ", ".join(names), exc.msg))
     content.stats["bytes_from_engine"] = content.tar_size
     return target, content
 

@@ -195,3 +195,57 @@ def test_update_of_the_config_only_travels_without_layers(ansible, engine, other
     loaded = target.inspect(config_only)
     assert loaded["Config"]["Env"] == source.inspect(config_only)["Config"]["Env"]
     assert "MODE=config-only" in loaded["Config"]["Env"]
+
+
+BAD_THIN_INPUTS = {
+    "input is itself thin": ("thin", [], "is itself a thin archive"),
+    "input is the output": ("self", None, "must name another file than path"),
+    "platform with from_archive": ("full", None, "platform cannot be combined with from_archive"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_THIN_INPUTS))
+def test_bad_thin_inputs_fail_cleanly_and_keep_every_file(ansible, engine, unique, workdir, case):
+    source = engine
+    base, app = make_update(source, unique, random_bytes=0)
+    full, thin, out = workdir / "full.tar", workdir / "thin.tar", workdir / "out.tar"
+    base_layers = source.inspect(base)["RootFS"]["Layers"]
+    run_ok(ansible, {MODULE: {"path": str(full), "images": [app], "docker_host": source.host}},
+           thin_save(source, thin, app, base_layers, from_archive=str(full)))
+    before = {p.name: sha256(p) for p in workdir.iterdir()}
+    kind, layers, message = BAD_THIN_INPUTS[case]
+    input_path = {"thin": thin, "self": full, "full": full}[kind]
+    output = full if kind == "self" else out
+    extra = {"platform": "linux/amd64"} if case.startswith("platform") else {}
+    result = ansible.run(thin_save(source, output, app, base_layers if layers is None else layers, from_archive=str(input_path),
+                                   **extra))[0]
+    assert result.get("failed"), result
+    assert message in result["msg"], result["msg"]
+    assert {p.name: sha256(p) for p in workdir.iterdir()} == before, "nothing written, removed or left behind"
+
+
+def test_save_on_containerd_of_an_image_whose_base_came_from_elsewhere_is_refused(ansible, factories, unique, workdir):
+    """The containerd store keeps no blobs for layers a thin archive left out when the receiver's base
+    came from another engine's archive (other blob digests); Docker's save of such an image exits 0
+    with the layers missing. The module refuses that archive instead of writing it."""
+    classic, modern = factories["classic"], factories["modern"]
+    base, app = make_update(modern, unique, random_bytes=0)
+    full = workdir / "app-oci.tar"
+    run_ok(ansible, {MODULE: {"path": str(full), "images": [app], "docker_host": modern.host}})
+    # The base travels through the classic store and comes back as a legacy archive (uncompressed blobs).
+    give_base(ansible, modern, classic, base, workdir)
+    legacy_base = workdir / "base-legacy.tar"
+    run_ok(ansible, {MODULE: {"path": str(legacy_base), "images": [base], "docker_host": classic.host}})
+    modern.remove(app, base)
+    modern.client.prune_images(filters={"dangling": True})
+    run_ok(ansible, load(modern, legacy_base))
+    thin = workdir / "app-thin.tar"
+    run_ok(ansible, thin_save(modern, thin, app, modern.inspect(base)["RootFS"]["Layers"], from_archive=str(full)),
+           load(modern, thin))
+    assert modern.cli("run", "--rm", "--pull", "never", "--network", "none", app).strip() == "update-2"
+
+    again = workdir / "again.tar"
+    result = ansible.run({MODULE: {"path": str(again), "images": [app], "docker_host": modern.host}})[0]
+    assert result.get("failed"), result
+    assert "incomplete or damaged archive" in result["msg"] or "lacks the data of" in result["msg"], result["msg"]
+    assert not again.exists() and not list(workdir.glob(".again*")), "nothing written, no temporary file left"
