@@ -40,8 +40,8 @@ def plan(records, delta=True, build=False):
 
     A delivery is {logical, file, omitted, full, build}: the full archive the host needs (logical),
     the file it gets and how many bottom layers that file leaves out. With build, a thin file that
-    does not exist yet may be asked for (build=True): one that leaves out everything the host holds
-    of the archive's single image. Refused: the archives the host lacks and no file of which fits.
+    does not exist yet may be asked for (build=True): one that leaves out the bottom layers the host
+    holds of the archive's single image (fewer when one repeats higher up, see _thin_cut). Refused: the archives the host lacks and no file of which fits.
     """
     by_logical = {}
     for record in records:

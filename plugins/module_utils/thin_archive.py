@@ -16,7 +16,7 @@ keeps its config digest); an OCI input's manifests are kept too, a legacy input 
 deterministic OCI manifests with uncompressed layers (digest = diff ID).
 
 Building one takes two passes over local data only: the input tar (from the engine or from a full
-archive) streams past once while layer members go to unnamed temporary files in the archive's
+archive) streams past once while layer members go to one unnamed temporary file in the archive's
 directory, unless they are known to be left out; then the thin tar is written from metadata and
 those files. Memory stays flat.
 """
@@ -49,9 +49,9 @@ COPY_CHUNK = 1 << 20
 def plan_omissions(diff_id_lists, held):
     """How many bottom layers of each image an archive leaves out, for a receiver holding `held`.
 
-    An image leaves out the longest bottom run of its layers that the receiver holds, except a
-    layer another image of the same archive must carry anyway (its data is then in the archive
-    and that image does not depend on the receiver for it).
+    An image leaves out the longest bottom run of its layers that the receiver holds, up to the
+    first layer the archive must carry anyway, higher up in the same image or for another image
+    (its data is then in the archive, and no image depends on the receiver for it).
     """
     held = set(held or ())
     counts = [_held_run(diff_ids, held) for diff_ids in diff_id_lists]

@@ -154,7 +154,10 @@ manifest:
   returned: success
   type: dict
 images:
-  description: Every image the bundle delivers, each with the bundle path of the archive that carries it (V(archive)).
+  description:
+    - Every image the bundle delivers, each with the bundle path of the archive that carries it (V(archive)), the kind
+      of that archive (V(kind), V(images) or V(container)) and, for a thin archive, the full archive it stands for
+      (V(delta_of)). An image carried by a full and a thin archive is listed once per archive.
   returned: success
   type: list
   elements: dict

@@ -78,8 +78,8 @@ options:
         digests that M(airgap.docker.image_info) reports). The archive then leaves out their data and is a B(thin)
         archive, often a few kilobytes instead of the whole image when only a top layer changed.
       - For each image the archive leaves out the longest bottom run of its layers that are all listed, since both
-        image stores key a layer by the whole stack below it. A layer that another image in the same archive must carry
-        stays in.
+        image stores key a layer by the whole stack below it. A layer the archive must carry anyway (higher up in the
+        same image, or for another image of the archive) stays in, and so do the layers above its bottom occurrence.
       - A flat list such as RV(airgap.docker.image_info#module:inventory.layers) may name a layer the receiver holds only
         on top of other layers; the load then refuses the archive before sending anything. For an exact cut, list the
         image's first RV(airgap.docker.image_info#module:wanted[].held_layers) diff IDs, as the M(airgap.docker.migrate)
@@ -100,6 +100,8 @@ options:
         is not contacted.
       - O(images) must name images the archive holds, by tag or ID. The input is checked against its sidecar's checksum,
         or against O(checksum) when given, and nothing is written when it does not match.
+      - An input that is itself thin and leaves out more layers than the archive to write may is refused from its sidecar,
+        before it is read. It must be another file than O(path).
       - The output is always written as an OCI layout (see O(exclude_layers)).
     type: path
 seealso:

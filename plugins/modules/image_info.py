@@ -126,8 +126,8 @@ wanted:
       elements: str
     held_layers:
       description:
-        - How many bottom layers of the record's V(diff_ids) the engine holds as one stack; all of them when the image
-          is present. A thin archive that leaves out at most that many layers loads here.
+        - How many bottom layers of the record's V(diff_ids) the engine holds as one stack; all of them when the engine
+          holds the image (V(present) or V(retag)). A thin archive that leaves out at most that many layers loads here.
       type: int
 missing:
   description: Number of O(wanted) records not V(present).

@@ -1,4 +1,0 @@
-FROM scratch
-COPY busybox /bin/busybox
-RUN ["/bin/busybox","--install","-s","/bin"]
-RUN echo cs > /m
