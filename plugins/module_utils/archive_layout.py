@@ -16,11 +16,12 @@ from dataclasses import asdict, dataclass, field
 
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
 from ansible_collections.airgap.docker.plugins.module_utils.identity import fingerprint_from_config_blob
+from ansible_collections.airgap.docker.plugins.module_utils.oci_layout import INDEX_TYPE, blob_name
 from ansible_collections.airgap.docker.plugins.module_utils.references import familiar_repo, split_reference
 
 LEGACY = "legacy"
 OCI = "oci"
-_INDEX_TYPES = ("application/vnd.oci.image.index.v1+json", "application/vnd.docker.distribution.manifest.list.v2+json")
+_INDEX_TYPES = (INDEX_TYPE, "application/vnd.docker.distribution.manifest.list.v2+json")
 _TOP_LEVEL = ("manifest.json", "index.json", "oci-layout", "repositories")
 
 
@@ -88,11 +89,6 @@ def _digest_of_path(path):
     return "sha256:" + base
 
 
-def _blob_path(digest):
-    algorithm, hexdigest = digest.split(":", 1)
-    return "blobs/%s/%s" % (algorithm, hexdigest)
-
-
 def _tag_from_annotations(annotations):
     name = (annotations or {}).get("io.containerd.image.name")
     if not name:
@@ -118,7 +114,7 @@ def _oci_manifests(members, descriptors, index_digest=None):
         digest = desc.get("digest")
         if not digest or _is_attestation(desc):
             continue
-        path = _blob_path(digest)
+        path = blob_name(digest)
         tag = _tag_from_annotations(desc.get("annotations"))
         if desc.get("mediaType") in _INDEX_TYPES:
             nested = _json(members, path, "nested index") if path in members else {}
@@ -160,8 +156,8 @@ def parse_layout(members, sizes, links=None):
             if image is None:
                 image = images[config_digest] = ArchiveImage(config_digest)
                 image.size = sum(layer.get("size", 0) for layer in manifest.get("layers") or [])
-                image.layers = [_blob_path(layer["digest"]) for layer in manifest.get("layers") or [] if layer.get("digest")]
-                _apply_config(image, members, _blob_path(config_digest))
+                image.layers = [blob_name(layer["digest"]) for layer in manifest.get("layers") or [] if layer.get("digest")]
+                _apply_config(image, members, blob_name(config_digest))
             image.manifest_digest = image.manifest_digest or manifest_digest
             image.index_digest = image.index_digest or index_digest
             if tag:

@@ -14,28 +14,28 @@ config digest on the classic store, the manifest digest on the containerd store.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
-import tarfile
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
 from ansible_collections.airgap.docker.plugins.module_utils.identity import RUNTIME_KEYS, fingerprint_from_config_blob
-from ansible_collections.airgap.docker.plugins.module_utils.references import full_name, split_repo_tag
+from ansible_collections.airgap.docker.plugins.module_utils.oci_layout import (
+    CONFIG_TYPE,
+    END_OF_ARCHIVE,
+    LAYER_TYPE,
+    LAYOUT_FILE,
+    MANIFEST_TYPE,
+    blob_name,
+    canonical_json,
+    index,
+    manifest_descriptor,
+    sha256_digest,
+    tar_header,
+    tar_member,
+    tar_padding,
+)
 
-CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
-MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
-INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
-LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
 HISTORY_BY = "airgap.docker.container_archive import"
-
-
-def canonical_json(document):
-    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def sha256_digest(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def capture_config(container_config):
@@ -75,38 +75,6 @@ def image_manifest(config_bytes, layer_digest, layer_size):
     })
 
 
-def _index(manifest_bytes, name):
-    tag = split_repo_tag(name)[1]
-    return canonical_json({
-        "schemaVersion": 2,
-        "mediaType": INDEX_TYPE,
-        "manifests": [{
-            "mediaType": MANIFEST_TYPE, "digest": sha256_digest(manifest_bytes), "size": len(manifest_bytes),
-            "annotations": {"io.containerd.image.name": full_name(name), "org.opencontainers.image.ref.name": tag},
-        }],
-    })
-
-
-def _blob_name(digest):
-    return "blobs/sha256/" + digest.split(":", 1)[1]
-
-
-def _header(name, size):
-    info = tarfile.TarInfo(name)
-    info.size = size
-    info.mode = 0o444
-    info.mtime = 0
-    return info.tobuf(format=tarfile.PAX_FORMAT)
-
-
-def _padding(size):
-    return b"\0" * ((512 - size % 512) % 512)
-
-
-def _member(name, data):
-    return _header(name, len(data)) + data + _padding(len(data))
-
-
 class ImportArchive:
     """The image archive the engine loads: small members first, then the layer, streamed.
 
@@ -124,19 +92,19 @@ class ImportArchive:
 
     def head(self):
         docker_manifest = canonical_json([{
-            "Config": _blob_name(self.config_digest), "RepoTags": [self.name], "Layers": [_blob_name(self.layer_digest)],
+            "Config": blob_name(self.config_digest), "RepoTags": [self.name], "Layers": [blob_name(self.layer_digest)],
         }])
         out = io.BytesIO()
-        out.write(_member("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'))
-        out.write(_member("index.json", _index(self.manifest_bytes, self.name)))
-        out.write(_member("manifest.json", docker_manifest))
-        out.write(_member(_blob_name(self.config_digest), self.config_bytes))
-        out.write(_member(_blob_name(self.manifest_digest), self.manifest_bytes))
-        out.write(_header(_blob_name(self.layer_digest), self.layer_size))
+        out.write(tar_member("oci-layout", LAYOUT_FILE))
+        out.write(tar_member("index.json", index([manifest_descriptor(self.manifest_bytes, self.name)])))
+        out.write(tar_member("manifest.json", docker_manifest))
+        out.write(tar_member(blob_name(self.config_digest), self.config_bytes))
+        out.write(tar_member(blob_name(self.manifest_digest), self.manifest_bytes))
+        out.write(tar_header(blob_name(self.layer_digest), self.layer_size))
         return out.getvalue()
 
     def tail(self):
-        return _padding(self.layer_size) + b"\0" * 1024
+        return tar_padding(self.layer_size) + END_OF_ARCHIVE
 
 
 def import_plan(name, layer_sha256, layer_size, created, platform, config, comment=None):

@@ -39,19 +39,10 @@ class ArchiveContent:
     sha256: str = None
     tar_size: int = 0
     stats: dict = field(default_factory=dict)
+    engine: dict = field(default_factory=dict)  # the engine that wrote it, as its sidecar records
 
     def facts(self, path):
         return {"path": path, "size": self.size, "sha256": self.sha256, "compression": self.compression, "layout": self.layout}
-
-
-def _scanning(scanner):
-    """An observer feeding a TarScanner; None (the end) checks that the tar was complete."""
-    def observe(block):
-        if block is None:
-            scanner.finish()
-        elif not scanner.ended:
-            scanner.feed(block)
-    return observe
 
 
 def scan_archive(path):
@@ -61,7 +52,7 @@ def scan_archive(path):
     """
     kind = sniff_compression(path)
     scanner = TarScanner(wants_member)
-    transfer = read_archive(path, _scanning(scanner))
+    transfer = read_archive(path, scanner.observe)
     layout, images = parse_layout(scanner.members, scanner.sizes, scanner.links)
     return ArchiveContent(kind, layout, images, size=os.stat(path).st_size, sha256=transfer.archive_sha256, tar_size=transfer.tar_size,
                           stats={"archive_bytes_read": transfer.archive_size, "transfer_seconds": transfer.seconds})
@@ -87,7 +78,7 @@ def write_to_temp(blocks, path, kind, level, estimated_size):
     """Compress the image archive tar `blocks` into a temporary file beside path, learning its
     images on the way. Returns (AtomicFile, ArchiveContent); the caller commits or aborts."""
     scanner = TarScanner(wants_member)
-    target, transfer = write_archive(blocks, path, kind, level, estimated_size, _scanning(scanner))
+    target, transfer = write_archive(blocks, path, kind, level, estimated_size, scanner.observe)
     try:
         layout, images = parse_layout(scanner.members, scanner.sizes, scanner.links)
     except BaseException:

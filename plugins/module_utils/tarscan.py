@@ -194,6 +194,13 @@ class TarScanner:
                 raise ArchiveError("The archive's metadata is larger than %d MiB; refusing to read it." % (MAX_KEPT_TOTAL >> 20))
             self.members[name] = bytes(body)
 
+    def observe(self, block):
+        """The streaming helpers' observer: a block of the tar, or None at its end (checked with finish())."""
+        if block is None:
+            self.finish()
+        elif not self.ended:
+            self.feed(block)
+
     def finish(self):
         """Call at the end of the stream; raises ArchiveError if the tar was cut short."""
         if not self._blocks_seen and not self._header:

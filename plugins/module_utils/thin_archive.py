@@ -23,9 +23,7 @@ those files. Memory stays flat.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import tarfile
 import tempfile
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import (
@@ -36,14 +34,25 @@ from ansible_collections.airgap.docker.plugins.module_utils.archive_layout impor
 )
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
 from ansible_collections.airgap.docker.plugins.module_utils.files import os_error
-from ansible_collections.airgap.docker.plugins.module_utils.references import full_name, split_repo_tag
-from ansible_collections.airgap.docker.plugins.module_utils.tarscan import BLOCK, TarScanner
+from ansible_collections.airgap.docker.plugins.module_utils.oci_layout import (
+    CONFIG_TYPE,
+    END_OF_ARCHIVE,
+    LAYER_TYPE,
+    LAYOUT_FILE,
+    MANIFEST_TYPE,
+    blob_name,
+    canonical_json,
+    index,
+    manifest_descriptor,
+    sha256_digest,
+    tar_header,
+    tar_member,
+    tar_padding,
+)
+from ansible_collections.airgap.docker.plugins.module_utils.tarscan import TarScanner
 
-MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-MEDIA_CONFIG = "application/vnd.oci.image.config.v1+json"
-MEDIA_LAYER = "application/vnd.oci.image.layer.v1.tar"
-OCI_LAYOUT = b'{"imageLayoutVersion":"1.0.0"}'
 COPY_CHUNK = 1 << 20
+FILE_MODE = 0o644
 
 
 def plan_omissions(diff_id_lists, held):
@@ -156,10 +165,7 @@ class InputReader:
         return spool
 
     def feed(self, block):
-        if block is None:
-            self.scanner.finish()
-        elif not self.scanner.ended:
-            self.scanner.feed(block)
+        self.scanner.observe(block)
 
     def images(self):
         return parse_layout(self.scanner.members, self.scanner.sizes, self.scanner.links)
@@ -168,18 +174,6 @@ class InputReader:
         """Close (and so delete) the spooled layers."""
         self._spool_file.close()
         self.spools = {}
-
-
-def _canonical(document):
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
-
-
-def _sha256_of(data):
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
-def _blob_name(digest):
-    return "blobs/sha256/" + digest.split(":", 1)[1]
 
 
 class ThinLayout:
@@ -204,19 +198,13 @@ class ThinLayout:
         config = self._config_bytes(image)
         layer_digests = self._layer_digests(image)
         manifest = self._manifest_bytes(image, config, layer_digests)
-        manifest_digest = _sha256_of(manifest)
-        self.blobs[_blob_name(image.config_digest)] = config
-        self.blobs[_blob_name(manifest_digest)] = manifest
+        self.blobs[blob_name(image.config_digest)] = config
+        self.blobs[blob_name(sha256_digest(manifest))] = manifest
         for position in range(omitted, len(image.layers)):
-            self.blobs[_blob_name(layer_digests[position])] = self._layer_data(image, position)
-        descriptor = {"mediaType": MEDIA_MANIFEST, "digest": manifest_digest, "size": len(manifest)}
-        for tag in image.tags:
-            self.index.append(dict(descriptor, annotations={
-                "io.containerd.image.name": full_name(tag), "org.opencontainers.image.ref.name": split_repo_tag(tag)[1]}))
-        if not image.tags:
-            self.index.append(descriptor)
-        self.docker_manifest.append({"Config": _blob_name(image.config_digest), "RepoTags": list(image.tags),
-                                     "Layers": [_blob_name(d) for d in layer_digests]})
+            self.blobs[blob_name(layer_digests[position])] = self._layer_data(image, position)
+        self.index.extend(manifest_descriptor(manifest, tag) for tag in image.tags or [None])
+        self.docker_manifest.append({"Config": blob_name(image.config_digest), "RepoTags": list(image.tags),
+                                     "Layers": [blob_name(d) for d in layer_digests]})
 
     def _config_bytes(self, image):
         hexdigest = image.config_digest.split(":", 1)[1]
@@ -227,7 +215,7 @@ class ThinLayout:
 
     def _source_manifest(self, image):
         if self._layout == OCI and image.manifest_digest:
-            return self._members.get(_blob_name(image.manifest_digest))
+            return self._members.get(blob_name(image.manifest_digest))
         return None
 
     def _layer_digests(self, image):
@@ -249,10 +237,10 @@ class ThinLayout:
         layers = []
         for position, digest in enumerate(layer_digests):
             path = image.layers[position]
-            layers.append({"mediaType": MEDIA_LAYER, "digest": digest, "size": self._sizes.get(resolve_member(path, self._links), 0)})
-        return _canonical({"schemaVersion": 2, "mediaType": MEDIA_MANIFEST,
-                           "config": {"mediaType": MEDIA_CONFIG, "digest": image.config_digest, "size": len(config)},
-                           "layers": layers})
+            layers.append({"mediaType": LAYER_TYPE, "digest": digest, "size": self._sizes.get(resolve_member(path, self._links), 0)})
+        return canonical_json({"schemaVersion": 2, "mediaType": MANIFEST_TYPE,
+                               "config": {"mediaType": CONFIG_TYPE, "digest": image.config_digest, "size": len(config)},
+                               "layers": layers})
 
     def _layer_data(self, image, position):
         spool = self._reader.spools.get(resolve_member(image.layers[position], self._links))
@@ -266,36 +254,24 @@ class ThinLayout:
 
     def blocks(self):
         """The thin archive's tar, member by member, in a fixed order with fixed metadata."""
-        yield _directory_header("blobs/")
-        yield _directory_header("blobs/sha256/")
+        yield tar_header("blobs/", 0, 0o755, directory=True)
+        yield tar_header("blobs/sha256/", 0, 0o755, directory=True)
         for name in sorted(self.blobs):
             yield from _file_member(name, self.blobs[name])
-        index = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": self.index}
-        yield from _file_member("index.json", _canonical(index))
-        yield from _file_member("manifest.json", _canonical(self.docker_manifest))
-        yield from _file_member("oci-layout", OCI_LAYOUT)
-        yield b"\0" * (2 * BLOCK)
-
-
-def _header(name, size, kind, mode):
-    info = tarfile.TarInfo(name)
-    info.size, info.type, info.mode, info.mtime = size, kind, mode, 0
-    return info.tobuf(tarfile.USTAR_FORMAT, "utf-8", "surrogateescape")
-
-
-def _directory_header(name):
-    return _header(name, 0, tarfile.DIRTYPE, 0o755)
+        yield from _file_member("index.json", index(self.index))
+        yield from _file_member("manifest.json", canonical_json(self.docker_manifest))
+        yield from _file_member("oci-layout", LAYOUT_FILE)
+        yield END_OF_ARCHIVE
 
 
 def _file_member(name, data):
-    size = len(data) if isinstance(data, bytes) else data.size
-    yield _header(name, size, tarfile.REGTYPE, 0o644)
+    """A regular member whose data is bytes or a spooled layer, streamed."""
     if isinstance(data, bytes):
-        yield data
-    else:
-        yield from data.chunks()
-    if size % BLOCK:
-        yield b"\0" * (BLOCK - size % BLOCK)
+        yield tar_member(name, data, FILE_MODE)
+        return
+    yield tar_header(name, data.size, FILE_MODE)
+    yield from data.chunks()
+    yield tar_padding(data.size)
 
 
 def skippable_members(images, omitted):

@@ -339,8 +339,6 @@ class ImageArchiveManager(ArchiveManager):
             raise InvalidInput("from_archive must name another file than path (%s)." % self.path)
         content, expected = self._archive_content(path, "written")
         content.sha256 = expected
-        meta = sidecar.read_sidecar(path) or {}
-        content.engine = meta.get("engine") or {}
         return content
 
     def _check_input_carries(self, want):
@@ -506,7 +504,7 @@ class ImageArchiveManager(ArchiveManager):
         self.check_sidecar_size(meta, stat, verb, path)
         expected = self.expected_sha256(archive.get("sha256"), verb, path)
         content = image_transfer.ArchiveContent(kind, archive.get("layout"), sidecar.images_of(meta), size=stat.st_size,
-                                                sha256=expected)
+                                                sha256=expected, engine=meta.get("engine") or {})
         return content, expected
 
     def _check_thin(self, content, platform):

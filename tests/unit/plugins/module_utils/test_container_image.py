@@ -12,7 +12,7 @@ import tarfile
 import pytest
 from archive_factory import canonical, chunks, digest, layer_tar, parse, random_bytes, scan
 
-from ansible_collections.airgap.docker.plugins.module_utils import container_image
+from ansible_collections.airgap.docker.plugins.module_utils import container_image, oci_layout
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import OCI, wants_member
 from ansible_collections.airgap.docker.plugins.module_utils.container_image import (
     HISTORY_BY,
@@ -213,7 +213,7 @@ def test_import_archive_parses_with_tarfile(layer):
     # index.json names the manifest with the containerd image name
     index = json.loads(found["index.json"][1])
     assert index["schemaVersion"] == 2
-    assert index["mediaType"] == container_image.INDEX_TYPE
+    assert index["mediaType"] == oci_layout.INDEX_TYPE
     assert index["manifests"] == [{
         "mediaType": container_image.MANIFEST_TYPE, "digest": archive.manifest_digest, "size": len(manifest_bytes),
         "annotations": {"io.containerd.image.name": "docker.io/library/app:1", "org.opencontainers.image.ref.name": "1"},
