@@ -7,13 +7,20 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 from ansible.errors import AnsibleError
 
 from ansible_collections.airgap.docker.plugins.module_utils import bundle
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ChecksumMismatch
-from ansible_collections.airgap.docker.plugins.module_utils.files import file_sha256, fsync_directory, human_size, parse_sha256
+from ansible_collections.airgap.docker.plugins.module_utils.files import (
+    PRIVATE_MODE,
+    AtomicFile,
+    DirectoryLock,
+    fsync_directory,
+    hash_open_file,
+    human_size,
+    parse_sha256,
+)
 from ansible_collections.airgap.docker.plugins.plugin_utils.transfer import TransferAction
 
 
@@ -24,24 +31,29 @@ class ActionModule(TransferAction):
         path=dict(type="str", required=True),
         sha256=dict(type="str", required=True),
         size=dict(type="int", required=True),
+        lock_timeout=dict(type="int", default=600),
     )
 
     def transfer(self, args):
         relative = bundle.safe_relative_path(args["path"])
         dest = bundle.bundle_file(args["bundle"], relative)
         expected = parse_sha256(args["sha256"])
-        cache = bundle.VerifiedCache(args["bundle"])
-        if self._reusable(cache, relative, dest, expected, args["size"]):
-            if not self._task.check_mode:
-                cache.save()
-            return {"changed": False, "dest": dest, "bytes": 0, "msg": "the controller's copy %s matches the source's checksum" % dest}
-        if self._task.check_mode:
-            return {"changed": True, "dest": dest, "bytes": args["size"],
-                    "msg": "would copy %s (%s) from the source" % (args["src"], human_size(args["size"]))}
-        os.makedirs(os.path.dirname(dest), exist_ok=True)
-        self._fetch_verified(args["src"], dest, expected, args["size"])
-        cache.remember(relative, dest, expected)
-        cache.save()
+        check_mode = self._task.check_mode
+        if not check_mode:
+            bundle.ensure_directories(args["bundle"])
+        # Another run that writes this bundle (a relay from the same source, a pack) is waited for:
+        # its manifest could otherwise remove what this copy is about to deliver.
+        with DirectoryLock(args["bundle"], args["lock_timeout"], shared=check_mode, what="the bundle"):
+            cache = bundle.VerifiedCache(args["bundle"])
+            if self._reusable(cache, relative, dest, expected, args["size"]):
+                if not check_mode:
+                    cache.save()
+                return {"changed": False, "dest": dest, "bytes": 0, "msg": "the controller's copy %s matches the source's checksum" % dest}
+            if check_mode:
+                return {"changed": True, "dest": dest, "bytes": args["size"],
+                        "msg": "would copy %s (%s) from the source" % (args["src"], human_size(args["size"]))}
+            self._fetch_verified(args["src"], dest, expected, args["size"], lambda stat: cache.remember(relative, stat, expected))
+            cache.save()
         return {"changed": True, "dest": dest, "bytes": args["size"], "msg": "copied %s (%s) from the source" % (args["src"], human_size(args["size"]))}
 
     @staticmethod
@@ -53,24 +65,32 @@ class ActionModule(TransferAction):
             return False
         return cache.sha256(relative, dest)[0] == expected
 
-    def _fetch_verified(self, src, dest, expected, size):
-        directory = os.path.dirname(dest)
-        fd, partial = tempfile.mkstemp(prefix="." + os.path.basename(dest) + ".", suffix=".partial", dir=directory)
-        os.close(fd)
+    def _fetch_verified(self, src, dest, expected, size, remember):
+        """Copy into a locked temporary file (AtomicFile: a copy killed half-way is removed by the next
+        one), check what arrived through a descriptor of that very file, and rename it into place."""
+        target = AtomicFile(dest, mode=PRIVATE_MODE)
         try:
+            target.file.close()  # the connection writes the file by its name
             try:
-                self._connection.fetch_file(src, partial)
+                self._connection.fetch_file(src, target.temp_path)
             except AnsibleError as exc:
                 raise AnsibleError("Cannot copy %s from %s: %s. The archive must be readable by the user Ansible logs in as."
                                    % (src, self._host_name(), exc.message))
-            digest, got = file_sha256(partial)
-            if (digest, got) != (expected, size):
-                raise ChecksumMismatch("%s arrived as %d bytes with sha256 %s; the source recorded %d bytes with sha256 %s. "
-                                       "The archive changed on the source or in transit; nothing was kept." % (src, got, digest, size, expected))
-            with open(partial, "rb") as handle:
+            with target.open_temp() as handle:
+                os.fchmod(handle.fileno(), PRIVATE_MODE)  # whatever mode the transfer gave it
+                digest, got, checked = hash_open_file(handle)
+                if (digest, got) != (expected, size):
+                    raise ChecksumMismatch("%s arrived as %d bytes with sha256 %s; the source recorded %d bytes with sha256 %s. "
+                                           "The archive changed on the source or in transit; nothing was kept." % (src, got, digest, size, expected))
+                if checked is None:
+                    raise ChecksumMismatch("The copy of %s changed on the controller while it was checked; nothing was kept." % src)
                 os.fsync(handle.fileno())
-            os.rename(partial, dest)
-            fsync_directory(directory)
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
+                target.commit()
+                fsync_directory(os.path.dirname(dest))
+                # The rename sets the inode change time: remember the file as it is now, if that is all that changed.
+                placed = os.fstat(handle.fileno())
+                if (placed.st_ino, placed.st_size, placed.st_mtime_ns) == (checked.st_ino, checked.st_size, checked.st_mtime_ns):
+                    remember(placed)
+        except BaseException:
+            target.abort()
+            raise

@@ -38,9 +38,16 @@ options:
     type: str
 notes:
   - Next to the archive the module writes a small metadata file, C(<path>.airgap.json) (the sidecar), with the
-    archive's size and sha256 and what it holds. It makes a re-run decide without reading the archive, and lets
-    a load verify the archive before the engine sees it. Copy it along with the archive. It gets the archive's
-    owner, group and mode, since it records what the archive holds (for a container, its environment too).
+    archive's size and sha256 and what it holds. It lets the controller and a receiving host plan without reading
+    the archive, and a load verify the file's size and sha256 before the engine keeps anything. Copy it along with
+    the archive. It gets the archive's owner, group and mode, since it records what the archive holds (for a
+    container, its environment too). It is never believed about what reaches the engine, which comes from the
+    archive's own verified content.
+  - What the module verified or wrote is remembered per archive file in the user's cache,
+    C(~/.cache/airgap.docker/verified) (or C($XDG_CACHE_HOME/airgap.docker/verified), or C($AIRGAP_DOCKER_CACHE/verified)),
+    keyed by the file's device, inode, size, mtime and ctime. A re-run on the unchanged file decides from it at the cost
+    of a C(stat); any other file, or a changed one, is read and verified once. Removing that directory is always safe.
   - Archives are written to a temporary file in the same directory, flushed to disk and renamed into place, so an
-    interrupted run leaves the previous archive as it was and no partial file behind.
+    interrupted run leaves the previous archive as it was. A run killed outright (SIGKILL) leaves its temporary file
+    C(.NAME.XXXX.partial); the next run on the same path removes it, and never the file of a run still writing.
 """

@@ -30,6 +30,10 @@ from ansible_collections.airgap.docker.plugins.module_utils.files import (
 )
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import remove as remove_sidecar
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import write as write_sidecar
+from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import same_file
+
+BLOCK = 512
+END_OF_ARCHIVE = b"\0" * 1024
 
 # Compressed archives are assumed to need at most this share of the uncompressed size when
 # checking free space up front; a larger result still fails cleanly when the disk fills.
@@ -44,6 +48,9 @@ class Transfer:
     archive_size: int = 0
     archive_sha256: str = None
     seconds: float = 0.0
+    # fstat of the file read, when it was the same before and after reading: what was
+    # verified is then exactly this file, and may be remembered under its identity.
+    file_stat: os.stat_result = None
 
 
 class _Discard:
@@ -111,6 +118,7 @@ def read_archive(path, observe):
     kind = sniff_compression(path)
     started = time.monotonic()
     with open_for_reading(path) as raw:
+        before = os.fstat(raw.fileno())
         hashing = HashingReader(raw)
         size = 0
         try:
@@ -122,7 +130,9 @@ def read_archive(path, observe):
             raise ArchiveError("%s: %s" % (path, exc.msg))
         except OSError as exc:
             raise os_error(exc, path, "reading")
-    return Transfer(size, hashing.count, hashing.sha256.hexdigest(), round(time.monotonic() - started, 3))
+        after = os.fstat(raw.fileno())
+    return Transfer(size, hashing.count, hashing.sha256.hexdigest(), round(time.monotonic() - started, 3),
+                    file_stat=after if same_file(before, after) else None)
 
 
 def commit_archive(target, path, make_sidecar):
@@ -158,14 +168,49 @@ def held_back(blocks, verify):
         yield pending
 
 
+def until_end_of_archive(blocks, scanner, verify):
+    """Yield the tar `blocks` up to its end-of-archive marker; the marker only after verify() has passed.
+
+    scanner (a TarScanner) is fed every block and finds the marker. Only whole 512-byte tar blocks
+    are passed on, so no part of the marker leaves before it is recognised. Whatever follows the
+    marker is read (so that the file's checksum covers it, and the scanner sees what follows the
+    first zero block) but never sent: the engine stops reading at the marker, so sending it early
+    would hand the engine a complete tar before the whole file is verified. verify raises to
+    abort; the engine then sees a tar without its end and loads nothing.
+    """
+    offset = sent = 0
+    pending = b""
+    done = False
+    for block in blocks:
+        offset += len(block)
+        scanner.feed(block)
+        if done:
+            continue  # past the marker: hashed by the reader, withheld from the engine
+        data = pending + block if pending else block
+        if scanner.end_offset is not None:
+            if scanner.end_offset > sent:
+                yield data[:scanner.end_offset - sent]
+            done, pending = True, b""
+            continue
+        whole = len(data) - offset % BLOCK
+        if whole:
+            yield data[:whole]
+            sent += whole
+        pending = data[whole:]
+    verify()
+    yield END_OF_ARCHIVE
+
+
 def stream_into_engine(engine, path, kind, make_body, verb, platform=None):
     """POST an archive-derived tar to the engine's load endpoint.
 
     make_body(blocks, hashing) turns the decompressed blocks of path (hashing: its HashingReader)
-    into the request body. Returns (engine messages, stats).
+    into the request body. Returns (engine messages, stats, fstat of the file when it did not
+    change while it was read, else None).
     """
     started = time.monotonic()
     raw = open_for_reading(path)
+    before = os.fstat(raw.fileno())
     hashing = HashingReader(raw)
     sent = [0]
 
@@ -177,13 +222,15 @@ def stream_into_engine(engine, path, kind, make_body, verb, platform=None):
     try:
         body = make_body(read_chunks(compression.open_reader(hashing, kind)), hashing)
         messages = engine.load(prefetch(counted(body)), platform)
+        after = os.fstat(raw.fileno())
     except ChecksumMismatch:
         raise
     except ArchiveError as exc:
-        raise ArchiveError("%s: %s Nothing was %s." % (path, exc.msg, verb))
+        raise ArchiveError("%s: %s; nothing was %s." % (path, exc.msg.rstrip("."), verb))
     except OSError as exc:
         raise os_error(exc, path, "reading")
     finally:
         raw.close()
-    return messages, {"bytes_to_engine": sent[0], "archive_bytes_read": hashing.count,
-                      "transfer_seconds": round(time.monotonic() - started, 3)}
+    stats = {"bytes_to_engine": sent[0], "archive_bytes_read": hashing.count, "archive_sha256": hashing.sha256.hexdigest(),
+             "transfer_seconds": round(time.monotonic() - started, 3)}
+    return messages, stats, (after if same_file(before, after) else None)

@@ -20,11 +20,18 @@ import hashlib
 import json
 import os
 import posixpath
+import stat
 
 from ansible_collections.airgap.docker.plugins.module_utils import container_image
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
 from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ChecksumMismatch, InvalidInput
-from ansible_collections.airgap.docker.plugins.module_utils.files import file_sha256, stat_or_none, write_bytes_atomically
+from ansible_collections.airgap.docker.plugins.module_utils.files import (
+    PRIVATE_MODE,
+    hash_open_file,
+    open_regular,
+    stat_identity,
+    write_bytes_atomically,
+)
 from ansible_collections.airgap.docker.plugins.module_utils.identity import normalize_created
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import KIND_IMAGES, SUFFIX
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import SCHEMA as SIDECAR_SCHEMA
@@ -40,6 +47,12 @@ MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"
 SUMS = "SHA256SUMS"
 AREAS = {KIND_IMAGES: "images", KIND_CONTAINER: "containers"}
+# A manifest lists a few KiB per archive; anything larger is not one of ours, and is refused before
+# it is read whole. The same bound holds for SHA256SUMS and for a sidecar read back from a bundle.
+MAX_DOCUMENT_BYTES = 64 << 20
+# Our manifests nest about seven levels deep (archives, entry, config, Healthcheck, Test, ...).
+MAX_DEPTH = 64
+HEX = frozenset("0123456789abcdef")
 
 
 def encode(document):
@@ -65,6 +78,11 @@ def normalized_sidecar(document):
     or one engine's local IDs, so that the same archive always gives the same bytes."""
     if not isinstance(document, dict) or document.get("schema") != SIDECAR_SCHEMA or document.get("kind") not in AREAS:
         raise InvalidInput("An archive's sidecar is missing or not an airgap.docker sidecar of schema %d." % SIDECAR_SCHEMA)
+    archive, images = document.get("archive"), document.get("images")
+    images = [] if images is None else images
+    if not isinstance(archive, (dict, type(None))) or not isinstance(images, list) or not all(
+            isinstance(i, dict) and _is_list_of(i.get("tags") or [], str) for i in images):
+        raise InvalidInput("An archive's sidecar does not have the shape of an airgap.docker sidecar of schema %d." % SIDECAR_SCHEMA)
     normal = json.loads(json.dumps(document))
     normal["archive"] = {k: v for k, v in (normal.get("archive") or {}).items() if k != "mtime_ns"}
     for image in normal.get("images") or []:
@@ -160,35 +178,184 @@ def parse_sums(data):
     return sums
 
 
-def read_manifest(bundle_dir):
-    """(manifest dict, its bytes) of the bundle, or (None, None) when there is none."""
-    path = os.path.join(bundle_dir, MANIFEST)
+def read_document(path, what="file"):
+    """The bytes of a small file of the bundle, or None when there is none; refused when larger than
+    MAX_DOCUMENT_BYTES, before it is read whole."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        return None, None
+        with open_regular(path) as handle:
+            data = handle.read(MAX_DOCUMENT_BYTES + 1)
+    except ArchiveError:
+        if not os.path.lexists(path):
+            return None
+        raise
+    except AirgapError as exc:
+        raise ArchiveError(exc.msg)
     except OSError as exc:
         raise ArchiveError("Cannot read %s: %s." % (path, exc.strerror))
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise ArchiveError("%s is larger than %d MiB; it is not the %s of an airgap.docker bundle." % (
+            path, MAX_DOCUMENT_BYTES >> 20, what))
+    return data
+
+
+def read_manifest_bytes(bundle_dir):
+    """The manifest's raw bytes, or None when the bundle has none: what a signature is checked on."""
+    return read_document(os.path.join(bundle_dir, MANIFEST), "manifest")
+
+
+def read_manifest(bundle_dir):
+    """(manifest dict, its bytes) of the bundle, or (None, None) when there is none.
+
+    This parses what it finds without checking who wrote it: a reader that trusts the content
+    checks the signature or SHA256SUMS on the bytes first (see check_manifest_line).
+    """
+    data = read_manifest_bytes(bundle_dir)
+    if data is None:
+        return None, None
+    return parse_manifest(data, os.path.join(bundle_dir, MANIFEST)), data
+
+
+def parse_manifest(data, where):
+    """The manifest document in `data`, its shape checked; ArchiveError with one sentence otherwise."""
     try:
         manifest = json.loads(data)
+    except RecursionError:
+        raise ArchiveError("%s is nested deeper than %d levels; it is not an airgap.docker bundle manifest." % (where, MAX_DEPTH))
     except ValueError:
-        raise ArchiveError("%s is not JSON; the bundle is damaged." % path)
-    check_manifest(manifest, path)
-    return manifest, data
+        raise ArchiveError("%s is not JSON; the bundle is damaged." % where)
+    check_manifest(manifest, where)
+    return manifest
 
 
 def check_manifest(manifest, where):
+    """Every field a reader uses has the type the format gives it; ArchiveError names the first that does not."""
     if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
         raise ArchiveError("%s is not an airgap.docker bundle manifest." % where)
-    if manifest.get("schema") not in READABLE_SCHEMAS:
+    schema = manifest.get("schema")
+    if isinstance(schema, bool) or schema not in READABLE_SCHEMAS:
         raise ArchiveError("%s has bundle schema %r; this collection reads schemas %s." % (
-            where, manifest.get("schema"), " and ".join(str(v) for v in READABLE_SCHEMAS)))
-    for entry in manifest.get("archives") or []:
-        safe_relative_path(entry.get("path", ""))
-        safe_relative_path((entry.get("sidecar") or {}).get("path", ""))
-        if not entry.get("sha256") or not isinstance(entry.get("size"), int):
-            raise ArchiveError("%s lists %s without size and sha256." % (where, entry.get("path")))
+            where, schema, " and ".join(str(v) for v in READABLE_SCHEMAS)))
+    _check_depth(manifest, where)
+    shape = _Shape(where)
+    shape.optional(manifest, "created", str, "")
+    source = shape.optional(manifest, "source", dict, "") or {}
+    shape.optional(source, "host", str, "source")
+    shape.strings(source, "baseline", "source")
+    shape.optional(source, "engine", dict, "source")
+    archives = shape.optional(manifest, "archives", list, "") or []
+    seen = set()
+    for index, entry in enumerate(archives):
+        _check_entry(shape, entry, "archives[%d]" % index)
+        if entry["path"] in seen:
+            raise ArchiveError("%s lists %s twice." % (where, entry["path"]))
+        seen.add(entry["path"])
+
+
+def _check_entry(shape, entry, at):
+    if not isinstance(entry, dict):
+        shape.fail(at, "is not an object")
+    path = shape.path(entry, "path", at)
+    if entry.get("kind") not in (KIND_IMAGES, KIND_CONTAINER):
+        shape.fail(at + ".kind", "is neither %r nor %r" % (KIND_IMAGES, KIND_CONTAINER))
+    if not _is_count(entry.get("size")):
+        raise ArchiveError("%s lists %s without size and sha256." % (shape.where, path))
+    shape.sha256(entry, "sha256", at)
+    for key in ("compression", "layout", "created"):
+        shape.optional(entry, key, str, at)
+    for key in ("engine", "container", "config", "layer"):
+        shape.optional(entry, key, dict, at)
+    shape.strings(entry, "request", at)
+    sidecar = shape.required(entry, "sidecar", dict, at)
+    if shape.path(sidecar, "path", at + ".sidecar") != path + SUFFIX:
+        shape.fail(at + ".sidecar.path", "is not %s" % (path + SUFFIX))
+    shape.sha256(sidecar, "sha256", at + ".sidecar")
+    if "delta_of" in entry:
+        if entry["kind"] != KIND_IMAGES:
+            shape.fail(at + ".delta_of", "is set on a container archive")
+        shape.path(entry, "delta_of", at)
+    images = shape.required(entry, "images", list, at)
+    for index, image in enumerate(images):
+        _check_image(shape, image, "%s.images[%d]" % (at, index))
+    if entry["kind"] == KIND_CONTAINER and (len(images) != 1 or not images[0].get("tags")):
+        shape.fail(at + ".images", "does not name the one image the container archive becomes")
+
+
+def _check_image(shape, image, at):
+    if not isinstance(image, dict):
+        shape.fail(at, "is not an object")
+    shape.strings(image, "tags", at)
+    for key in ("config_digest", "manifest_digest", "index_digest", "fingerprint", "created", "os", "architecture"):
+        shape.optional(image, key, str, at)
+    shape.strings(image, "diff_ids", at)
+    shape.strings(image, "layers", at)
+    for key in ("size", "omitted_layers"):
+        if image.get(key) is not None and not _is_count(image[key]):
+            shape.fail("%s.%s" % (at, key), "is not a whole number of zero or more")
+
+
+class _Shape:
+    """Type checks of a manifest's fields, each failing with a sentence that names the field."""
+
+    TYPE_NAMES = {str: "a string", dict: "an object", list: "a list"}
+
+    def __init__(self, where):
+        self.where = where
+
+    def fail(self, at, problem):
+        raise ArchiveError("%s is not a valid bundle manifest: %s %s." % (self.where, at, problem))
+
+    def optional(self, document, key, kind, at):
+        value = document.get(key)
+        if value is not None and not isinstance(value, kind):
+            self.fail(_field(at, key), "is not %s" % self.TYPE_NAMES[kind])
+        return value
+
+    def required(self, document, key, kind, at):
+        if document.get(key) is None:
+            self.fail(_field(at, key), "is missing")
+        return self.optional(document, key, kind, at)
+
+    def strings(self, document, key, at):
+        value = self.optional(document, key, list, at)
+        if value is not None and not _is_list_of(value, str):
+            self.fail(_field(at, key), "is not a list of strings")
+        return value
+
+    def path(self, document, key, at):
+        value = self.required(document, key, str, at)
+        try:
+            return safe_relative_path(value)
+        except InvalidInput:
+            self.fail(_field(at, key), "is not a path inside a bundle (images/<file> or containers/<file>)")
+
+    def sha256(self, document, key, at):
+        value = document.get(key)
+        if not isinstance(value, str) or len(value) != 64 or not HEX.issuperset(value):
+            self.fail(_field(at, key), "is not a SHA-256 (64 lowercase hex digits)")
+        return value
+
+
+def _field(at, key):
+    return "%s.%s" % (at, key) if at else key
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_list_of(value, kind):
+    return isinstance(value, list) and all(isinstance(item, kind) for item in value)
+
+
+def _check_depth(document, where):
+    """Refuse documents nested deeper than MAX_DEPTH, without recursion of our own."""
+    stack = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ArchiveError("%s is nested deeper than %d levels; it is not an airgap.docker bundle manifest." % (where, MAX_DEPTH))
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
 def listed_files(manifest):
@@ -211,7 +378,7 @@ def deltas_to_keep(old_manifest, entries):
     kept = []
     for entry in old_manifest.get("archives") or []:
         full = by_path.get(entry.get("delta_of"))
-        if entry["path"] in by_path or full is None:
+        if entry["path"] in by_path or full is None or full.get("delta_of"):
             continue
         if _identities(entry) == _identities(full):
             kept.append(entry)
@@ -219,7 +386,9 @@ def deltas_to_keep(old_manifest, entries):
 
 
 def _identities(entry):
-    return sorted((i.get("fingerprint") or "", tuple(i.get("tags") or [])) for i in entry.get("images") or [])
+    """What a thin archive and its full archive must agree on: the same images, with the same tags."""
+    return sorted((i.get("config_digest") or "", i.get("fingerprint") or "", tuple(i.get("diff_ids") or []),
+                   tuple(sorted(i.get("tags") or []))) for i in entry.get("images") or [])
 
 
 def stale_files(old_manifest, new_manifest):
@@ -241,18 +410,43 @@ def manifest_images(manifest):
     return records
 
 
+def read_sums(bundle_dir):
+    """SHA256SUMS as {path: digest}, or None when the bundle has none."""
+    data = read_document(os.path.join(bundle_dir, SUMS), "checksum file")
+    return None if data is None else parse_sums(data)
+
+
+def check_manifest_line(bundle_dir, manifest_bytes):
+    """Without a signature, SHA256SUMS is what a manifest is checked against: on its raw bytes,
+    before anything of it is parsed. Absent SHA256SUMS, there is nothing to check."""
+    sums = read_sums(bundle_dir)
+    if sums is not None and sums.get(MANIFEST) != sha256_bytes(manifest_bytes):
+        raise ChecksumMismatch("%s disagrees with %s for %s; the bundle was altered." % (
+            os.path.join(bundle_dir, SUMS), MANIFEST, MANIFEST))
+
+
 def check_sums_file(bundle_dir, manifest, manifest_bytes):
     """SHA256SUMS, when present, must agree with the manifest (the signed authority)."""
-    path = os.path.join(bundle_dir, SUMS)
-    try:
-        with open(path, "rb") as handle:
-            sums = parse_sums(handle.read())
-    except FileNotFoundError:
+    sums = read_sums(bundle_dir)
+    if sums is None:
         return
     expected = parse_sums(render_sums(manifest, manifest_bytes))
     wrong = sorted(p for p in set(sums) | set(expected) if sums.get(p) != expected.get(p))
     if wrong:
-        raise ChecksumMismatch("%s disagrees with %s for %s; the bundle was altered." % (path, MANIFEST, ", ".join(wrong)))
+        raise ChecksumMismatch("%s disagrees with %s for %s; the bundle was altered." % (
+            os.path.join(bundle_dir, SUMS), MANIFEST, ", ".join(wrong)))
+
+
+def ensure_directories(bundle_dir):
+    """Create the bundle directory and its areas, readable by their owner only when we create them
+    (a directory that exists keeps its mode: the operator chose it)."""
+    for directory in [bundle_dir] + [os.path.join(bundle_dir, area) for area in sorted(AREAS.values())]:
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            os.makedirs(directory, 0o700)
 
 
 def verified_cache_path(bundle_dir):
@@ -261,59 +455,102 @@ def verified_cache_path(bundle_dir):
     Outside the bundle, in the user's own cache directory: a memo inside the bundle would travel
     with it, and on media prepared by somebody else it could vouch for files it never saw.
     """
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    base = os.environ.get("AIRGAP_DOCKER_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "airgap.docker")
     key = hashlib.sha256(os.path.realpath(bundle_dir).encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    return os.path.join(base, "airgap.docker", "verified", key + ".json")
+    return os.path.join(base, "verified", key + ".json")
 
 
 class VerifiedCache:
-    """Checksums this controller already computed, keyed by path and the file's stat, so that a
-    re-run does not read gigabytes again to learn what it verified before."""
+    """Checksums this controller already computed, keyed by path and the file's identity, so that a
+    re-run does not read gigabytes again to learn what it verified before; and the digest of the
+    last manifest it wrote into the directory, which tells a manifest of ours from one put there.
+
+    Identity is taken from the open file, before and after hashing (files.hash_open_file): a
+    file replaced or altered while it was read is not remembered.
+    """
 
     def __init__(self, bundle_dir):
         self.path = verified_cache_path(bundle_dir)
         self.entries = {}
+        self.written = {}
         self.dirty = False
+        data = self._load()
+        if isinstance(data, dict) and isinstance(data.get("files"), dict):
+            self.entries = data["files"]
+            self.written = data.get("written") if isinstance(data.get("written"), dict) else {}
+        elif isinstance(data, dict):
+            self.entries = data  # written by an earlier version: files only
+
+    def _trusted_directory(self):
+        """The memo counts only in a directory of this user that nobody else may write to."""
         try:
-            with open(self.path, "rb") as handle:
-                data = json.load(handle)
-            if isinstance(data, dict):
-                self.entries = data
-        except (OSError, ValueError):
-            pass
+            info = os.lstat(os.path.dirname(self.path))
+        except OSError:
+            return False
+        return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
+
+    def _load(self):
+        if not self._trusted_directory():
+            return None
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            try:
+                if os.fstat(fd).st_uid != os.geteuid():
+                    return None
+                return json.loads(handle.read(MAX_DOCUMENT_BYTES))
+            except (OSError, ValueError, RecursionError):
+                return None
 
     def sha256(self, relative, full_path):
-        """(sha256, size, computed now) of the file, from the memo when size and mtime still match."""
-        stat = stat_or_none(full_path)
-        if stat is None:
-            raise ArchiveError("%s is missing from the bundle." % full_path)
-        known = self.entries.get(relative) or {}
-        if known.get("sha256") and known.get("stat") == self._stat_key(stat):
-            return known["sha256"], stat.st_size, False
-        digest, size = file_sha256(full_path)
-        self.remember(relative, full_path, digest)
+        """(sha256, size, computed now) of the file, from the memo while the file is the one hashed."""
+        try:
+            handle = open_regular(full_path)
+        except ArchiveError as exc:
+            if not os.path.lexists(full_path):
+                raise ArchiveError("%s is missing from the bundle." % full_path)
+            raise exc
+        with handle:
+            stat = os.fstat(handle.fileno())
+            known = self.entries.get(relative)
+            if isinstance(known, dict) and known.get("sha256") and known.get("stat") == stat_identity(stat):
+                return known["sha256"], stat.st_size, False
+            digest, size, stable = hash_open_file(handle)
+        if stable is None:
+            self.forget(relative)
+        else:
+            self.remember(relative, stable, digest)
         return digest, size, True
 
-    @staticmethod
-    def _stat_key(stat):
-        # The inode change time is set by the kernel on every write and cannot be copied along
-        # (cp -a and rsync keep mtime, not ctime): a file replaced or altered since it was hashed
-        # is hashed again.
-        return [stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
-
-    def remember(self, relative, full_path, digest):
-        self.entries[relative] = {"stat": self._stat_key(os.stat(full_path)), "sha256": digest}
+    def remember(self, relative, stat, digest):
+        """Vouch for `digest` while the file has the identity of `stat`, an fstat of the file that was hashed."""
+        self.entries[relative] = {"stat": stat_identity(stat), "sha256": digest}
         self.dirty = True
 
     def forget(self, relative):
         self.dirty = self.entries.pop(relative, None) is not None or self.dirty
 
+    def wrote(self, name, digest):
+        """Note the digest of a file this controller wrote into the bundle itself (the manifest)."""
+        if self.written.get(name) != digest:
+            self.written[name] = digest
+            self.dirty = True
+
+    def wrote_this(self, name, data):
+        """True when `data` is what this controller last wrote as `name` into the bundle."""
+        return self.written.get(name) == sha256_bytes(data)
+
     def save(self):
         """Write the memo; where it cannot be written the next run simply hashes again."""
-        if self.dirty:
-            try:
-                os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-                write_bytes_atomically(self.path, encode(self.entries))
-            except (AirgapError, OSError):
-                pass  # only an optimization: without it the next run hashes again
-            self.dirty = False
+        if not self.dirty:
+            return
+        self.dirty = False
+        try:
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+            if self._trusted_directory():  # a memo others may write to would vouch for nothing
+                write_bytes_atomically(self.path, encode({"files": self.entries, "written": self.written}), PRIVATE_MODE)
+        except (AirgapError, OSError):
+            pass  # only an optimization: without it the next run hashes again

@@ -30,6 +30,20 @@ _LEVELS = {GZIP: (0, 9, 6), ZSTD: (-7, 22, 3)}
 # Largest block handed out by a decompressing reader: memory stays flat whatever the ratio.
 _MAX_OUT = 1 << 20
 _ZSTD_JOB_SIZE = 4 << 20
+# Largest zstd window the reader decodes. A zstd decoder keeps a whole window of output in
+# memory (touched as it fills), so this bounds what a stream can make the module hold. It is
+# counted with the other caps on what a scan keeps (tarscan.MAX_KEPT_TOTAL, MAX_ENTRIES,
+# MAX_NAMES_TOTAL, archive_layout.MAX_JSON_VALUES), which a hostile archive can fill all at once
+# behind a full window: with 16 MiB the worst such archive peaks near 90 MB of the 100 MB a module
+# run may use (issue 11); with 32 MiB it took 114 MB, with 64 MiB the window alone 111 MB.
+# Every zstd level up to 19 writes windows of at most 8 MiB; `zstd --ultra -20` (32 MiB),
+# `--ultra -21` (64 MiB), `--ultra -22` and `zstd --long` (128 MiB by default) write larger ones,
+# which are refused with a message that names the window and the command to re-compress the
+# file. Our own writer stays within it at every level. A stream that declares more is refused
+# from its frame header, before any of it is decoded.
+ZSTD_MAX_WINDOW = 1 << 24
+# No zstd decoder takes more (ZSTD_WINDOWLOG_MAX on 64-bit hosts): a larger one is corruption.
+_ZSTD_LARGEST_WINDOW = 1 << 31
 
 
 def from_suffix(path):
@@ -83,24 +97,39 @@ def require(kind):
         )
 
 
+# gzip members only: zlib's automatic mode (| 32) would also take a zlib stream as a member,
+# which no gzip tool, and not Docker, reads.
+_GZIP_WBITS = zlib.MAX_WBITS | 16
+# zlib's messages that mean "these bytes do not start a gzip member".
+_GZIP_HEADER_ERRORS = ("incorrect header check", "unknown compression method", "unknown header flags set")
+
+
 class _GzipReader:
     """Decompresses concatenated gzip members (pigz, cat a.gz b.gz) in bounded output blocks.
 
-    It tracks whether a member has begun so that a truncated stream is told from a clean end.
+    It tracks whether a member has begun so that a truncated stream is told from a clean end,
+    and counts members so that bytes after the last one are told from a damaged member.
     """
 
     def __init__(self, source):
         self._source = source
-        self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)
+        self._inflater = zlib.decompressobj(_GZIP_WBITS)
         self._pending = b""
         self._done = False
         self._member_started = False
+        self._members = 0  # complete members
 
     def read(self, size=_MAX_OUT):
         try:
             return self._read_checked(size)
         except zlib.error as exc:
-            raise ArchiveError("The gzip stream is corrupt (%s)." % exc)
+            raise ArchiveError(self._corruption(exc))
+
+    def _corruption(self, exc):
+        reason = str(exc).rpartition(": ")[2]  # zlib's own words, without "Error -3 while decompressing data"
+        if self._members and reason in _GZIP_HEADER_ERRORS:
+            return "The gzip stream has bytes after its member %d that are not a gzip member (%s)." % (self._members, reason)
+        return "The gzip stream is corrupt in member %d (%s)." % (self._members + 1, reason)
 
     def _read_checked(self, size):
         size = min(size if size and size > 0 else _MAX_OUT, _MAX_OUT)
@@ -118,27 +147,43 @@ class _GzipReader:
             out = self._inflater.decompress(data, size)
             if self._inflater.eof:
                 self._member_started = False
+                self._members += 1
                 self._pending = self._inflater.unused_data
-                self._inflater = zlib.decompressobj(zlib.MAX_WBITS | 32)
+                self._inflater = zlib.decompressobj(_GZIP_WBITS)
             if out:
                 return out
         return b""
 
 
+_UNITS = ((1 << 60, "EiB"), (1 << 50, "PiB"), (1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB"))
+
+
+def _size_text(size):
+    """`128 MiB`, `2 GiB`, or `190.7 MiB (200000000 bytes)` when no unit divides it."""
+    for unit, name in _UNITS:
+        if size >= unit and size % unit == 0:
+            return "%d %s" % (size // unit, name)
+    unit, name = next((unit, name) for unit, name in _UNITS + ((1, "bytes"),) if size >= unit)
+    return "%.1f %s (%d bytes)" % (size / unit, name, size)
+
+
 class ZstdFrameTracker:
     """Follows the frame and block headers of a zstd stream to tell a complete stream from a
-    truncated one, which python-zstandard's reader silently accepts. Costs O(1) per block."""
+    truncated one, which python-zstandard's reader silently accepts, and to refuse a frame whose
+    window exceeds max_window from its header, before it is decoded. Costs O(1) per block."""
 
     _SKIPPABLE = 0x184D2A50
 
-    def __init__(self):
+    def __init__(self, max_window=ZSTD_MAX_WINDOW):
         self._buffer = bytearray()
         self._need = 4
         self._state = "magic"
         self._skip = 0
+        self._descriptor = 0
         self._checksum = False
         self._started = False
         self._skippable_seen = False
+        self._max_window = max_window
         self.frames = 0  # complete data frames
 
     def feed(self, data):
@@ -177,13 +222,16 @@ class ZstdFrameTracker:
             self._skippable_seen = True  # complete once its body is skipped
             self._expect("magic", 4)
         elif state == "descriptor":
-            descriptor = field[0]
+            descriptor = self._descriptor = field[0]
+            if descriptor & 0x08:
+                raise ArchiveError("The zstd stream is corrupt (reserved bit set in a frame header).")
             single_segment = (descriptor >> 5) & 1
             self._checksum = bool((descriptor >> 2) & 1)
             fcs = (single_segment, 2, 4, 8)[descriptor >> 6]
-            rest = (0 if single_segment else 1) + (0, 1, 2, 4)[descriptor & 3] + fcs
-            self._expect("header", rest) if rest else self._expect("block", 3)
+            # Never empty: a window descriptor, or a content size (1 byte at least) in its place.
+            self._expect("header", (0 if single_segment else 1) + (0, 1, 2, 4)[descriptor & 3] + fcs)
         elif state == "header":
+            self._check_window(self._window_size(field))
             self._expect("block", 3)
         elif state == "block":
             header = int.from_bytes(field, "little")
@@ -201,6 +249,29 @@ class ZstdFrameTracker:
                     self._expect("block", 3)
         elif state == "checksum":
             self._expect("magic", 4)
+
+    def _window_size(self, header):
+        """The memory a frame needs to be decoded: its window (RFC 8878 3.1.1.1.2), or for a
+        single-segment frame its content size, which the decoder holds whole."""
+        descriptor = self._descriptor
+        if (descriptor >> 5) & 1:
+            width = (1, 2, 4, 8)[descriptor >> 6]
+            return int.from_bytes(header[-width:], "little") + (256 if width == 2 else 0)
+        exponent, mantissa = header[0] >> 3, header[0] & 7
+        base = 1 << (10 + exponent)
+        return base + (base >> 3) * mantissa
+
+    def _check_window(self, window):
+        if window <= self._max_window:
+            return
+        if window > _ZSTD_LARGEST_WINDOW:
+            raise ArchiveError("The zstd stream is corrupt (a frame declares a %s window, more than any zstd decoder accepts)."
+                               % _size_text(window))
+        window_log = (window - 1).bit_length()
+        raise ArchiveError(
+            "The zstd stream needs a %s window to be decompressed, more than the %s this collection allows; re-compress it "
+            "with a smaller window, for example with: zstd -d --long=%d -c OLD.tar.zst | zstd -o NEW.tar.zst."
+            % (_size_text(window), _size_text(self._max_window), window_log))
 
     def finish(self):
         if not self._started:
@@ -229,7 +300,10 @@ class _ZstdReader:
     def __init__(self, source):
         self._tracker = ZstdFrameTracker()
         tracked = _TrackedSource(source, self._tracker)
-        self._reader = zstandard.ZstdDecompressor().stream_reader(tracked, read_across_frames=True, closefd=False)
+        # The tracker refuses a larger window first, with a message that names it; the decoder's
+        # own limit is set to the same cap so that the two can never disagree.
+        decompressor = zstandard.ZstdDecompressor(max_window_size=ZSTD_MAX_WINDOW)
+        self._reader = decompressor.stream_reader(tracked, read_across_frames=True, closefd=False)
         self._done = False
 
     def read(self, size=_MAX_OUT):
@@ -246,14 +320,61 @@ class _ZstdReader:
         return data
 
 
+# A compressed archive may expand to at most this many times its compressed size, plus a fixed
+# allowance. Real image archives expand about 1 to 4 times (layers of the containerd store are
+# gzip already); only long runs of one byte go beyond, and a file of a few KiB that decompresses
+# to gigabytes of zeros would otherwise keep a run (and the engine's disk) busy for minutes.
+# gzip cannot exceed about 1,032 times; zstd reaches about 30,000 on zeros.
+MAX_EXPANSION = 2048
+EXPANSION_ALLOWANCE = 256 << 20
+
+
+class _CountingSource:
+    """Counts the compressed bytes a decompressor takes from its source."""
+
+    def __init__(self, source):
+        self._source = source
+        self.count = 0
+
+    def read(self, size=-1):
+        data = self._source.read(size)
+        self.count += len(data)
+        return data
+
+    def readable(self):
+        return True
+
+
+class _ExpansionGuard:
+    """Refuses a compressed stream that decompresses to more than MAX_EXPANSION times its size."""
+
+    def __init__(self, reader, counted):
+        self._reader = reader
+        self._counted = counted
+        self._produced = 0
+
+    def read(self, size=_MAX_OUT):
+        data = self._reader.read(size)
+        self._produced += len(data)
+        if self._produced > EXPANSION_ALLOWANCE + MAX_EXPANSION * self._counted.count:
+            raise ArchiveError(
+                "The compressed stream expands more than %d times (%d bytes from %d); refusing it as a decompression "
+                "bomb. Decompress it and compress it again if it is genuine." % (
+                    MAX_EXPANSION, self._produced, self._counted.count))
+        return data
+
+    def readable(self):
+        return True
+
+
 def open_reader(source, kind):
     """A file-like object with read(n) yielding the decompressed bytes of source."""
     require(kind)
     if kind == NONE:
         return source
-    if kind == GZIP:
-        return _GzipReader(source)
-    return _ZstdReader(source)
+    counted = _CountingSource(source)
+    reader = _GzipReader(counted) if kind == GZIP else _ZstdReader(counted)
+    return _ExpansionGuard(reader, counted)
 
 
 class _GzipWriter:
@@ -275,7 +396,10 @@ class _ZstdWriter:
         # The frame checksum lets any reader detect a corrupted archive, also without our sidecar.
         # 4 MiB jobs keep the workers' buffers near 30 MiB (the default, 4x the window, costs
         # about 55 MiB) at the same speed on a 2-core machine.
-        params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads, write_checksum=1, job_size=_ZSTD_JOB_SIZE)
+        # Levels 20 to 22 ask for 32 to 128 MiB windows, more than the reader accepts: capped at the reader's.
+        window_log = min(zstandard.ZstdCompressionParameters.from_level(level).window_log, ZSTD_MAX_WINDOW.bit_length() - 1)
+        params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads, write_checksum=1, job_size=_ZSTD_JOB_SIZE,
+                                                                window_log=window_log)
         self._writer = zstandard.ZstdCompressor(compression_params=params).stream_writer(sink, closefd=False)
 
     def write(self, data):

@@ -18,7 +18,11 @@ import io
 import json
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
-from ansible_collections.airgap.docker.plugins.module_utils.identity import RUNTIME_KEYS, fingerprint_from_config_blob
+from ansible_collections.airgap.docker.plugins.module_utils.identity import (
+    RUNTIME_KEYS,
+    fingerprint_from_config_blob,
+    normalize_created,
+)
 from ansible_collections.airgap.docker.plugins.module_utils.oci_layout import (
     CONFIG_TYPE,
     END_OF_ARCHIVE,
@@ -36,6 +40,10 @@ from ansible_collections.airgap.docker.plugins.module_utils.oci_layout import (
 )
 
 HISTORY_BY = "airgap.docker.container_archive import"
+SNAPSHOT_SCHEMA = 1
+_STRING_LISTS = ("Cmd", "Entrypoint", "Env", "Shell", "OnBuild")
+_STRINGS = ("WorkingDir", "User", "StopSignal")
+_OBJECT_SETS = ("ExposedPorts", "Volumes")  # {"80/tcp": {}}
 
 
 def capture_config(container_config):
@@ -46,6 +54,69 @@ def capture_config(container_config):
         if value not in (None, "", [], {}):
             captured[key] = value
     return captured
+
+
+def snapshot_record(config, created, platform, container):
+    """The snapshot record an export appends to its archive: what an import gives the image."""
+    return {"schema": SNAPSHOT_SCHEMA, "config": config, "created": created,
+            "platform": {"os": platform.get("os"), "architecture": platform.get("architecture"),
+                         "variant": platform.get("variant")},
+            "container": {key: container.get(key) for key in ("id", "name", "image")}}
+
+
+def _string_list(value):
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)
+
+
+def _config_problem(config):
+    """What makes `config` unfit to be an image's runtime config, or None."""
+    if not isinstance(config, dict):
+        return "config is not an object"
+    for key, value in config.items():
+        if key not in RUNTIME_KEYS:
+            return "config has the key %r, which is not runtime configuration" % key
+        if key in _STRING_LISTS and not _string_list(value):
+            return "config.%s is not a list of strings" % key
+        if key in _STRINGS and not isinstance(value, str):
+            return "config.%s is not a string" % key
+        if key == "Labels" and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
+            return "config.Labels is not an object of strings"
+        if key in _OBJECT_SETS and not (isinstance(value, dict) and all(isinstance(v, dict) for v in value.values())):
+            return "config.%s is not an object of objects" % key
+        if key == "Healthcheck" and not (isinstance(value, dict) and _string_list(value.get("Test", []))):
+            return "config.Healthcheck is not an object with a list of strings as Test"
+    return None
+
+
+def _platform_problem(platform):
+    if not isinstance(platform, dict) or set(platform) - {"os", "architecture", "variant"}:
+        return "platform is not an object of os, architecture and variant"
+    if not all(isinstance(platform.get(key), str) and platform[key] for key in ("os", "architecture")):
+        return "platform lacks its os or architecture"
+    if platform.get("variant") is not None and not isinstance(platform["variant"], str):
+        return "platform.variant is not a string"
+    return None
+
+
+def check_snapshot_record(record):
+    """None when record has the shape of a snapshot record; else what is wrong, as a phrase.
+
+    Everything the import uses is checked here, so that a hand-made record fails with one
+    sentence instead of deep inside the import.
+    """
+    if not isinstance(record, dict):
+        return "it is not an object"
+    if record.get("schema") != SNAPSHOT_SCHEMA:
+        return "schema %r, this version reads schema %d" % (record.get("schema"), SNAPSHOT_SCHEMA)
+    if set(record) != {"schema", "config", "created", "platform", "container"}:
+        return "its keys are %s" % ", ".join(sorted(map(str, record)))
+    created = record["created"]
+    if not isinstance(created, str) or len(created) > 64 or normalize_created(created) in ("", created):
+        return "created is not an RFC 3339 time"
+    container = record["container"]
+    if not isinstance(container, dict) or not all(value is None or isinstance(value, str) for value in container.values()):
+        return "container is not an object of strings"
+    return _config_problem(record["config"]) or _platform_problem(record["platform"])
 
 
 def image_config(layer_digest, created, platform, config, message=None):

@@ -13,12 +13,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
-from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import parse_layout, wants_member
+from ansible_collections.airgap.docker.plugins.module_utils import sidecar
+from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import parse_layout, verify_members, wants_member
 from ansible_collections.airgap.docker.plugins.module_utils.archive_stream import (
-    held_back,
     read_archive,
     sniff_compression,
     stream_into_engine,
+    until_end_of_archive,
     write_archive,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, EngineError
@@ -40,9 +41,33 @@ class ArchiveContent:
     tar_size: int = 0
     stats: dict = field(default_factory=dict)
     engine: dict = field(default_factory=dict)  # the engine that wrote it, as its sidecar records
+    # True when the images were read from the archive itself (or from what this host verified
+    # before), False when they are a sidecar's claims, which may plan a load but decide nothing else.
+    verified: bool = False
+    file_stat: os.stat_result = None  # the file as read, when it did not change while it was read
 
     def facts(self, path):
         return {"path": path, "size": self.size, "sha256": self.sha256, "compression": self.compression, "layout": self.layout}
+
+    def document(self):
+        """A sidecar-shaped description of this content, as the verified memo keeps it."""
+        archive = {"size": self.size, "sha256": self.sha256, "compression": self.compression, "layout": self.layout,
+                   "tar_size": self.tar_size}
+        return sidecar.build(archive, self.images, self.engine)
+
+
+class VerifyingScanner(TarScanner):
+    """A TarScanner that digests every member, and checks the archive against its own digests."""
+
+    def __init__(self):
+        super().__init__(wants_member, digests=True)
+
+    def verified_layout(self):
+        """(layout, images, bytes verified): every blob against its name, every layer against its
+        diff ID, every config against its digest. Raises ArchiveError on the first mismatch."""
+        layout, images = parse_layout(self.members, self.sizes, self.links)
+        verified = verify_members(layout, images, self.digests, self.heads, self.sizes, self.links)
+        return layout, images, verified
 
 
 def scan_archive(path):
@@ -51,11 +76,16 @@ def scan_archive(path):
     Used for archives without a sidecar (for example written by `docker save`).
     """
     kind = sniff_compression(path)
-    scanner = TarScanner(wants_member)
+    scanner = VerifyingScanner()
     transfer = read_archive(path, scanner.observe)
-    layout, images = parse_layout(scanner.members, scanner.sizes, scanner.links)
-    return ArchiveContent(kind, layout, images, size=os.stat(path).st_size, sha256=transfer.archive_sha256, tar_size=transfer.tar_size,
-                          stats={"archive_bytes_read": transfer.archive_size, "transfer_seconds": transfer.seconds})
+    try:
+        layout, images, verified = scanner.verified_layout()
+    except ArchiveError as exc:
+        raise ArchiveError("%s: %s" % (path, exc.msg))
+    return ArchiveContent(kind, layout, images, size=transfer.archive_size, sha256=transfer.archive_sha256,
+                          tar_size=transfer.tar_size, verified=True, file_stat=transfer.file_stat,
+                          stats={"archive_bytes_read": transfer.archive_size, "transfer_seconds": transfer.seconds,
+                                 "bytes_verified": verified})
 
 
 def save_to_temp(engine, names, path, kind, level, platform, estimated_size):
@@ -138,17 +168,26 @@ def _input_image(want, images):
     match = next((i for i in images if want.fingerprint and i.fingerprint == want.fingerprint), None)
     match = match or next((i for i in images if want.id in i.engine_ids()), None)
     if match is not None:
+        unheld = [tag for tag in want.tags if tag not in match.tags]
+        if unheld:
+            # The plan came from the input's sidecar; the tags written must be the archive's own.
+            raise ArchiveError("The input archive does not tag %s as %s, although its sidecar says so; nothing was "
+                               "written." % (want.id[:19], ", ".join(unheld)))
         return replace(match, tags=list(want.tags))
     raise ArchiveError("The input archive does not hold %s as expected; nothing was written." % (", ".join(want.tags) or want.id))
 
 
-def load_archive(engine, path, kind, expected_sha256=None, platform=None):
-    """Stream an archive into the engine, decompressing on the way.
+def load_archive(engine, path, kind, expected_sha256=None, platform=None, claims=None):
+    """Stream an archive into the engine, decompressing on the way, and verify it on the way.
 
-    The tar must be complete and, with expected_sha256, the file must match it before the
-    engine receives the last block; otherwise the upload is aborted and nothing is loaded.
+    Before the engine receives the tar's end-of-archive marker, the tar must be complete, every
+    member must match its digest (verify_members), the file must match expected_sha256 when
+    given, and the images must be what `claims` (the ArchiveImages the load was planned with)
+    says; otherwise the upload is aborted and nothing is loaded.
+    Returns (ArchiveContent verified from the stream, stats).
     """
-    scanner = TarScanner(wants_member)
+    scanner = VerifyingScanner()
+    found = {}
 
     def body(blocks, hashing):
         def verify():
@@ -156,15 +195,19 @@ def load_archive(engine, path, kind, expected_sha256=None, platform=None):
             if expected_sha256 and hashing.sha256.hexdigest() != expected_sha256:
                 raise ChecksumMismatch("%s does not match its recorded checksum (sha256 %s, expected %s); nothing was loaded."
                                        % (path, hashing.sha256.hexdigest(), expected_sha256))
-        return held_back(_fed(blocks, scanner), verify)
+            found["layout"], found["images"], found["verified"] = scanner.verified_layout()
+            if claims is not None:
+                problem = sidecar.disagreement(claims, found["images"])
+                if problem:
+                    raise ArchiveError("The sidecar %s does not describe the archive (%s); remove it or copy it again "
+                                       "with the archive." % (sidecar.sidecar_path(path), problem))
+        return until_end_of_archive(blocks, scanner, verify)
 
-    return stream_into_engine(engine, path, kind, body, "loaded", platform)
-
-
-def _fed(blocks, scanner):
-    for block in blocks:
-        scanner.feed(block)
-        yield block
+    _messages, stats, file_stat = stream_into_engine(engine, path, kind, body, "loaded", platform)
+    stats["bytes_verified"] = found["verified"]
+    content = ArchiveContent(kind, found["layout"], found["images"], size=stats["archive_bytes_read"],
+                             sha256=stats.pop("archive_sha256"), tar_size=stats["bytes_to_engine"], verified=True, file_stat=file_stat)
+    return content, stats
 
 
 def settle_loaded_images(engine, images, lookup):

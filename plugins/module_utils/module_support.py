@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
 import time
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
@@ -19,7 +20,9 @@ from ansible_collections.airgap.docker.plugins.module_utils import compression
 from ansible_collections.airgap.docker.plugins.module_utils.engine import DOCKER_IMPORT_ERROR, EngineClient
 from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ChecksumMismatch
 from ansible_collections.airgap.docker.plugins.module_utils.files import check_writable_directory, parse_sha256
-from ansible_collections.airgap.docker.plugins.module_utils.sidecar import KIND_IMAGES, read_sidecar, sidecar_path
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import KIND_IMAGES, describes_same_content, read_sidecar, sidecar_path
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import write as write_sidecar
+from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import VerifiedMemo
 
 ENGINE_ARGUMENT_SPEC = dict(
     docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"],
@@ -72,9 +75,17 @@ def build_module(argument_spec, **kwargs):
     return module
 
 
+def _exit_on_signal(signum, _frame):
+    # SystemExit unwinds like an error: temporary files are removed, a paused container unpaused.
+    raise SystemExit(128 + signum)
+
+
 def run_manager(module, manager_class):
     """Run manager_class(module).run() and exit; our errors become one fail_json each."""
     started = time.monotonic()
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup stays nohup
+            signal.signal(signum, _exit_on_signal)
     try:
         result = manager_class(module).run()
     except AirgapError as exc:
@@ -97,15 +108,20 @@ class ArchiveManager:
     writes_state = None
     sidecar_kind = KIND_IMAGES
     handlers = {}  # state -> name of the method that ensures it; any other state is `absent`
+    # The sidecar document that describes the archive as this host wrote or verified it; the
+    # manager sets it, and it is what the result returns (never the file's claims).
+    trusted_document = None
 
     def __init__(self, module):
         self.module = module
         self.params = module.params
         self.path = self.params["path"]
         self.check_mode = module.check_mode
-        stats = {"bytes_from_engine": 0, "bytes_to_engine": 0, "archive_bytes_read": 0, "archive_bytes_written": 0}
+        stats = {"bytes_from_engine": 0, "bytes_to_engine": 0, "archive_bytes_read": 0, "archive_bytes_written": 0,
+                 "bytes_verified": 0}
         self.result = {"changed": False, "actions": [], "stats": stats}
         self._engine = None
+        self.memo = VerifiedMemo()
 
     @property
     def engine(self):
@@ -120,14 +136,34 @@ class ArchiveManager:
 
     def _add_sidecar(self):
         """Return the sidecar of a written archive that is current, so that a playbook can carry
-        what the archive holds (a bundle manifest does) without reading the file back."""
-        if self.params["state"] != self.writes_state or "archive" not in self.result:
+        what the archive holds (a bundle manifest does) without reading the file back.
+
+        The document returned is the one this host wrote or verified; a sidecar file that says
+        otherwise (edited by someone else) is put back, since the archive is this module's output.
+        """
+        if self.params["state"] != self.writes_state or "archive" not in self.result or self.trusted_document is None:
             return
         if self.check_mode and self.result["changed"]:
             return  # the sidecar on disk describes the archive a real run would replace
-        meta = read_sidecar(self.path, kind=self.sidecar_kind)
-        if meta is not None:
-            self.result["sidecar"] = meta
+        on_disk = read_sidecar(self.path, kind=self.sidecar_kind)
+        if on_disk is not None and describes_same_content(on_disk, self.trusted_document):
+            self.result["sidecar"] = on_disk  # it agrees with what was verified, and may say more (engine, request)
+            return
+        if not self.check_mode:
+            try:
+                write_sidecar(self.path, self.trusted_document)
+            except OSError as exc:
+                raise AirgapError("Cannot rewrite the sidecar %s: %s." % (sidecar_path(self.path), exc.strerror))
+            self.apply_file_attributes(False)
+        self.result["sidecar"] = self.trusted_document
+
+    def remember_verified(self, path, document, file_stat):
+        """Remember what was verified (or written) about the archive at path, for O(1) re-runs."""
+        self.memo.remember(path, self.sidecar_kind, document, file_stat)
+
+    def recall_verified(self, path, stat):
+        """The document remembered for exactly this file, or None."""
+        return self.memo.recall(path, self.sidecar_kind, stat)
 
     def writing_compression(self):
         """(kind, level) for writing the archive; fails before any work when they cannot be used."""
@@ -147,19 +183,21 @@ class ArchiveManager:
                 "%s; copy the archive again, or remove the sidecar if the archive was replaced on purpose."
                 % (path, stat.st_size, sidecar_path(path), recorded, verb))
 
-    def expected_sha256(self, recorded, verb, path=None):
+    def expected_sha256(self, recorded, verb, path=None, source="its sidecar"):
         """The sha256 the archive at path (default: the module's) must have: the checksum option,
-        which must agree with what the sidecar (or a read of the archive) recorded, else the recorded one."""
+        which must agree with what `source` (the sidecar, an earlier read, a read) recorded, else the recorded one."""
         path = path or self.path
         given = self.params.get("checksum")
         if not given:
             return recorded
         expected = parse_sha256(given)
         if recorded and recorded != expected:
-            raise ChecksumMismatch(
-                "%s has sha256 %s according to %s, but checksum asks for %s: it is not the expected archive. Nothing was %s."
-                % (path, recorded, "its sidecar" if os.path.exists(sidecar_path(path)) else "a read of the file",
-                   expected, verb))
+            if source == "its sidecar":
+                raise ChecksumMismatch(
+                    "The sidecar of %s records sha256 %s, but checksum asks for %s: the archive or its sidecar is not the "
+                    "expected one, and nothing was %s." % (path, recorded, expected, verb))
+            raise ChecksumMismatch("%s has sha256 %s according to %s, but checksum asks for %s: it is not the expected "
+                                   "archive, and nothing was %s." % (path, recorded, source, expected, verb))
         return expected
 
     def finish(self, changed, msg, actions, archive=None, **extra):
@@ -176,6 +214,22 @@ class ArchiveManager:
     def apply_file_attributes(self, changed):
         if self.params["state"] != self.writes_state or not os.path.exists(self.path):
             return changed
+        before = os.stat(self.path)
+        changed = self._apply_file_attributes(changed)
+        self._follow_attribute_change(before)
+        return changed
+
+    def _follow_attribute_change(self, before):
+        """A chmod or chown changes the archive's ctime: carry its memo entry over, the content being untouched."""
+        after = os.stat(self.path)
+        if after.st_ctime_ns == before.st_ctime_ns:
+            return
+        same = all(getattr(after, key) == getattr(before, key) for key in ("st_dev", "st_ino", "st_size", "st_mtime_ns"))
+        document = self.recall_verified(self.path, before) if same else None
+        if document is not None:
+            self.remember_verified(self.path, document, after)
+
+    def _apply_file_attributes(self, changed):
         # The sidecar gets the archive's owner and mode: it records the container's config (ENV may hold secrets).
         for path in (self.path, sidecar_path(self.path)):
             if os.path.exists(path):

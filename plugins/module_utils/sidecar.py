@@ -15,7 +15,8 @@ import json
 import os
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
-from ansible_collections.airgap.docker.plugins.module_utils.files import write_bytes_atomically
+from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError
+from ansible_collections.airgap.docker.plugins.module_utils.files import PRIVATE_MODE, open_regular, write_bytes_atomically
 
 SUFFIX = ".airgap.json"
 SCHEMA = 1
@@ -26,16 +27,42 @@ def sidecar_path(archive_path):
     return archive_path + SUFFIX
 
 
+# A sidecar lists the images of one archive: a few KiB, a few MiB for hundreds of images.
+MAX_SIDECAR = 16 << 20
+
+
 def read_sidecar(archive_path, kind=KIND_IMAGES):
-    """The sidecar as a dict, or None when there is none or it is not ours/unreadable."""
+    """The sidecar as a dict, or None when there is none, or it is not a sidecar of ours of the
+    right shape (anyone may have written it: it is read bounded, and never blocks on a FIFO)."""
     try:
-        with open(sidecar_path(archive_path), "rb") as handle:
-            data = json.load(handle)
-    except (OSError, ValueError):
+        with open_regular(sidecar_path(archive_path)) as handle:
+            raw = handle.read(MAX_SIDECAR + 1)
+        if len(raw) > MAX_SIDECAR:
+            return None
+        data = json.loads(raw)
+    except (AirgapError, OSError, ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("kind") != kind:
         return None
+    if not isinstance(data.get("archive"), dict) or not _images_well_formed(data.get("images")):
+        return None
     return data
+
+
+def _images_well_formed(images):
+    if not isinstance(images, list):
+        return False
+    for image in images:
+        if not isinstance(image, dict) or not isinstance(image.get("config_digest"), str):
+            return False
+        if not isinstance(image.get("tags", []), list) or not all(isinstance(t, str) for t in image.get("tags", [])):
+            return False
+        for key in ("diff_ids", "layers"):
+            if not isinstance(image.get(key, []), list) or not all(isinstance(v, str) for v in image.get(key, [])):
+                return False
+        if not isinstance(image.get("omitted_layers", 0), int):
+            return False
+    return True
 
 
 def file_identity(stat_result):
@@ -68,12 +95,48 @@ def encode(document):
 
 
 def write(archive_path, document):
-    """Replace the sidecar atomically."""
-    write_bytes_atomically(sidecar_path(archive_path), encode(document))
+    """Replace the sidecar atomically, readable by its owner only (it may record a container's
+    environment); the module then gives it the archive's owner and mode when those are set."""
+    write_bytes_atomically(sidecar_path(archive_path), encode(document), mode=PRIVATE_MODE)
 
 
 def images_of(sidecar):
     return [ArchiveImage.from_dict(item) for item in (sidecar or {}).get("images") or []]
+
+
+def _claimed_form(image):
+    return (image.config_digest, tuple(sorted(image.tags)), image.omitted_layers, tuple(image.diff_ids))
+
+
+def disagreement(claimed, actual):
+    """None when the claimed ArchiveImages (a sidecar's) are the archive's own; else what differs, as a phrase."""
+    by_config = {image.config_digest: image for image in actual}
+    for image in claimed:
+        found = by_config.get(image.config_digest)
+        label = ", ".join(image.tags) or image.config_digest[:19]
+        if found is None:
+            return "it lists %s, which the archive does not hold" % label
+        if sorted(found.tags) != sorted(image.tags):
+            return "it tags %s as %s, the archive as %s" % (image.config_digest[:19], ", ".join(sorted(image.tags)) or "nothing",
+                                                            ", ".join(sorted(found.tags)) or "nothing")
+        if _claimed_form(found) != _claimed_form(image):
+            return "it describes the layers of %s otherwise than the archive" % label
+    extra = sorted(set(by_config) - {image.config_digest for image in claimed})
+    if extra:
+        return "the archive also holds %s, which it does not list" % ", ".join(
+            ", ".join(by_config[digest].tags) or digest[:19] for digest in extra)
+    return None
+
+
+def describes_same_content(document, other):
+    """True when two sidecar documents describe the same archive file and the same images."""
+    mine, theirs = document.get("archive") or {}, other.get("archive") or {}
+    if (mine.get("sha256"), mine.get("size")) != (theirs.get("sha256"), theirs.get("size")):
+        return False
+    try:
+        return disagreement(images_of(document), images_of(other)) is None
+    except TypeError:
+        return False
 
 
 def remove(archive_path):

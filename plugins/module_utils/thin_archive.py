@@ -23,11 +23,11 @@ those files. Memory stays flat.
 
 from __future__ import annotations
 
-import json
 import tempfile
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import (
     OCI,
+    manifest_layer_digests,
     parse_layout,
     resolve_member,
     wants_member,
@@ -224,7 +224,7 @@ class ThinLayout:
         source = self._source_manifest(image)
         if source is None:
             return list(image.diff_ids)
-        digests = [layer.get("digest") for layer in json.loads(source).get("layers") or []]
+        digests = manifest_layer_digests(source, blob_name(image.manifest_digest))
         if len(digests) != len(image.diff_ids) or not all(digests):
             raise ArchiveError("The input's manifest of %s does not list one digest per layer; it is damaged." % (
                 ", ".join(image.tags) or image.config_digest))

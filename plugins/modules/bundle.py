@@ -16,7 +16,11 @@ description:
     archive holds and its checksum, C(SHA256SUMS) lets C(sha256sum -c) check the files, and an optional SSH signature
     (C(manifest.json.sig)) says who packed it.
   - V(present) writes the manifest, the archives' sidecars, C(SHA256SUMS) and the signature for archives already
-    in the directory, and removes the files of archives an earlier manifest listed and this one does not.
+    in the directory, and removes the files of archives an earlier manifest listed and this one does not. The files
+    it writes are readable by their owner only (mode C(0600)), since a container's sidecar and the manifest record
+    its environment. It creates the directory, and its C(images/) and C(containers/), with mode C(0700).
+  - While it writes, it holds an exclusive lock (C(flock)) on the bundle directory; V(verified) and check mode hold
+    a shared one. A run that finds the directory locked waits up to O(lock_timeout) seconds, then fails saying so.
   - V(verified) checks a bundle before anything of it is used and returns its manifest.
   - The M(airgap.docker.migrate) role uses this module on the controller; the bundle format is described in
     C(docs/bundle-format.md).
@@ -86,6 +90,12 @@ options:
         the full archive they stand for is in O(archives) with the same images and their files are still in the bundle.
         Thin archives written for earlier receivers are then reused instead of cut again, and a re-run that needs no
         new one leaves the manifest as it is. The M(airgap.docker.migrate) role's relay sets it.
+      - Only a manifest this module wrote is believed. The earlier manifest's entries are kept only when its bytes
+        are those this controller user last wrote into the directory (remembered outside the bundle, in the memo
+        described under O(verify_archives)), or, with O(signing_key), when its signature verifies with that key;
+        when C(SHA256SUMS) agrees with it; and each kept archive only when its sidecar and its file, hashed again,
+        have the checksums the manifest records. Anything else is dropped (and its files removed), so that it is cut
+        again; a manifest put there by somebody else is never signed.
     type: bool
     default: false
   source:
@@ -114,13 +124,25 @@ options:
       - Omitted, every archive is checked; V([]) checks none (the modules that load archives check them again while
         loading).
       - Checksums already computed on this controller are remembered outside the bundle, in the controller user's
-        C(${XDG_CACHE_HOME:-~/.cache}/airgap.docker/verified/), by each file's device, inode, size, modification time
-        and inode change time, so a re-run does not read the archives again; a file replaced or altered since it was
-        hashed is hashed again. The memo is only an optimization and safe to delete; when it cannot be written, the
-        next run hashes again.
+        C(${XDG_CACHE_HOME:-~/.cache}/airgap.docker/verified/) (C($AIRGAP_DOCKER_CACHE/verified/) when that is set),
+        by each file's device, inode, size, modification time and inode change time, taken from the open file before
+        and after it was hashed, so a re-run does not read the archives again; a file replaced or altered since (or
+        while) it was hashed is hashed again. The memo counts only in a directory of the controller user that nobody
+        else may write to. It is only an optimization and safe to delete; when it cannot be written, the next run
+        hashes again.
     type: list
     elements: str
+  lock_timeout:
+    description:
+      - Seconds to wait for another run that holds the bundle directory's lock (see above) before failing.
+        V(0) fails at once.
+    type: int
+    default: 600
 notes:
+  - With O(state=verified), the signature (with O(allowed_signers)), else C(SHA256SUMS) when the bundle has one, is
+    checked on the manifest's raw bytes before any of it is parsed. A manifest of another shape (wrong types, nested
+    deeper than 64 levels, larger than 64 MiB) fails with a sentence that names the first field at fault.
+  - On file systems whose directories cannot be locked (NFS), runs are not serialized.
   - Packing the same archives twice gives byte-identical manifests, sidecars and C(SHA256SUMS), and with an Ed25519 or
     RSA key identical signatures. The manifest's C(created) is the newest creation time of what it holds, not the time of
     packing.
@@ -176,12 +198,21 @@ bytes_hashed:
 """
 
 import os
+import stat
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.airgap.docker.plugins.module_utils import bundle, signing
 from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ChecksumMismatch, SignatureError
-from ansible_collections.airgap.docker.plugins.module_utils.files import file_sha256, stat_or_none, write_bytes_atomically
+from ansible_collections.airgap.docker.plugins.module_utils.files import (
+    PRIVATE_MODE,
+    DirectoryLock,
+    hash_open_file,
+    open_regular,
+    os_error,
+    stat_or_none,
+    write_bytes_atomically,
+)
 
 
 class BundleManager:
@@ -196,33 +227,41 @@ class BundleManager:
 
     def run(self):
         if self.params["state"] == "present":
-            self.ensure_present()
+            if not self.check_mode:
+                bundle.ensure_directories(self.path)
+            with self._lock(shared=self.check_mode):
+                self.ensure_present()
         else:
-            self.ensure_verified()
+            if not os.path.isdir(self.path):
+                raise ArchiveError("The bundle directory %s does not exist." % self.path)
+            with self._lock(shared=True):
+                self.ensure_verified()
         return self.result
+
+    def _lock(self, shared):
+        return DirectoryLock(self.path, self.params["lock_timeout"], shared=shared, what="the bundle")
 
     # present --------------------------------------------------------------------------------
 
     def ensure_present(self):
+        cache = bundle.VerifiedCache(self.path)
         entries, sidecars = [], {}
         for item in self.params["archives"]:
             entry, sidecar_bytes = bundle.archive_entry(item["path"], item["sidecar"], item.get("image"), item.get("delta_of"))
             entries.append(entry)
             sidecars[entry["sidecar"]["path"]] = sidecar_bytes
-        old_manifest = self._old_manifest()
-        if self.params["keep_deltas"]:
-            for entry in bundle.deltas_to_keep(old_manifest, entries):
-                sidecar_bytes = self._read(entry["sidecar"]["path"])
-                if self._still_there(entry, sidecar_bytes):
-                    entries.append(entry)
-                    sidecars[entry["sidecar"]["path"]] = sidecar_bytes
+        old_manifest, old_bytes = self._old_manifest()
+        if self.params["keep_deltas"] and old_manifest is not None:
+            for entry, sidecar_bytes in self._deltas_to_carry(old_manifest, old_bytes, entries, cache):
+                entries.append(entry)
+                sidecars[entry["sidecar"]["path"]] = sidecar_bytes
         manifest = bundle.build_manifest(entries, self.params["source"])
         manifest_bytes = bundle.encode(manifest)
 
         wanted = dict(sidecars)
         wanted[bundle.MANIFEST] = manifest_bytes
         wanted[bundle.SUMS] = bundle.render_sums(manifest, manifest_bytes)
-        writes = sorted(name for name, data in wanted.items() if self._read(name) != data)
+        writes = sorted(name for name, data in wanted.items() if not self._current(name, data))
         signature, sign_action = self._signature_plan(manifest_bytes)
         if sign_action == "write":
             writes.append(bundle.SIGNATURE)
@@ -237,34 +276,75 @@ class BundleManager:
             self.result["diff"] = {"before": {"archives": sorted(bundle.listed_files(old_manifest))},
                                    "after": {"archives": sorted(bundle.listed_files(manifest))}}
         if not self.check_mode:
-            self._apply(wanted, writes, signature, removals)
+            self._apply(wanted, writes, signature, removals, cache)
         changed = bool(writes or removals)
         verb = "would update" if self.check_mode and changed else ("updated" if changed else "up to date:")
         self.result.update(changed=changed, manifest=manifest, images=bundle.manifest_images(manifest), signer=None,
                            files={"written": writes, "removed": removals},
                            msg="%s the bundle %s (%d archive(s))" % (verb, self.path, len(entries)))
 
-    def _still_there(self, entry, sidecar_bytes):
-        """A kept thin archive's files are in the bundle as the old manifest lists them (size; the sidecar's hash)."""
-        if sidecar_bytes is None or bundle.sha256_bytes(sidecar_bytes) != entry["sidecar"]["sha256"]:
-            return False
+    def _deltas_to_carry(self, old_manifest, old_bytes, entries, cache):
+        """[(entry, sidecar bytes)] of the thin archives the old manifest lists that may stay.
+
+        The old manifest is only believed when this controller wrote it (or, with a signing key,
+        signed it), since what stays is signed with the new manifest; and then each kept file is
+        hashed again (once per file version, through the memo), since files can be swapped later.
+        """
+        candidates = bundle.deltas_to_keep(old_manifest, entries)
+        if not candidates:
+            return []
+        if not self._manifest_is_ours(old_manifest, old_bytes, cache):
+            self.module.warn("The thin archives listed in %s were not kept: this controller did not write that manifest "
+                             "(or its signature does not verify), so they are removed and cut again when needed."
+                             % os.path.join(self.path, bundle.MANIFEST))
+            return []
+        kept = []
+        for entry in candidates:
+            sidecar_bytes = self._read(entry["sidecar"]["path"])
+            if sidecar_bytes is not None and bundle.sha256_bytes(sidecar_bytes) == entry["sidecar"]["sha256"] \
+                    and self._file_matches(entry, cache):
+                kept.append((entry, sidecar_bytes))
+        return kept
+
+    def _manifest_is_ours(self, manifest, data, cache):
+        if not cache.wrote_this(bundle.MANIFEST, data):
+            key, signature = self.params["signing_key"], self._read(bundle.SIGNATURE)
+            if not (key and signature is not None and signing.signed_by_key(key, signature, data)):
+                return False
         try:
-            return os.path.getsize(bundle.bundle_file(self.path, entry["path"])) == entry["size"]
-        except OSError:
+            bundle.check_sums_file(self.path, manifest, data)
+        except ArchiveError:
             return False
+        return True
+
+    def _file_matches(self, entry, cache):
+        try:
+            digest, size, _computed = cache.sha256(entry["path"], bundle.bundle_file(self.path, entry["path"]))
+        except ArchiveError:
+            return False
+        return (digest, size) == (entry["sha256"], entry["size"])
 
     def _old_manifest(self):
         try:
-            return bundle.read_manifest(self.path)[0]
+            return bundle.read_manifest(self.path)
         except ArchiveError:
-            return None  # not ours or damaged: it is replaced, nothing it lists is removed
+            return None, None  # not ours or damaged: it is replaced, nothing it lists is removed
 
     def _read(self, name):
         try:
-            with open(os.path.join(self.path, name), "rb") as handle:
-                return handle.read()
-        except OSError:
+            return bundle.read_document(os.path.join(self.path, name))
+        except ArchiveError:
             return None
+
+    def _current(self, name, data):
+        """The file is a regular file with exactly `data`, readable by its owner only."""
+        try:
+            found = os.lstat(os.path.join(self.path, name))
+        except OSError:
+            return False
+        if not stat.S_ISREG(found.st_mode) or found.st_mode & 0o077:
+            return False
+        return self._read(name) == data
 
     def _signature_plan(self, manifest_bytes):
         """(signature bytes or None, 'keep' | 'write' | 'remove' | 'none')."""
@@ -276,30 +356,37 @@ class BundleManager:
             return current, "keep"
         return signing.sign(key, manifest_bytes), "write"
 
-    def _apply(self, wanted, writes, signature, removals):
-        for area in sorted(bundle.AREAS.values()):
-            os.makedirs(os.path.join(self.path, area), exist_ok=True)
-        cache = bundle.VerifiedCache(self.path)
+    def _apply(self, wanted, writes, signature, removals, cache):
         # Sidecars, then the manifest, then its signature: an interrupted run leaves either the old
         # manifest and signature or a manifest whose old signature no longer verifies, never a
         # bundle that vouches for files it does not have. Stale files go once nothing lists them.
         for name in sorted(writes, key=lambda n: (n == bundle.SIGNATURE, n == bundle.MANIFEST, n)):
             data = signature if name == bundle.SIGNATURE else wanted[name]
-            write_bytes_atomically(os.path.join(self.path, name), data)
+            write_bytes_atomically(os.path.join(self.path, name), data, PRIVATE_MODE)
+        # What is on disk now is the manifest this run computed: the next run may believe it.
+        cache.wrote(bundle.MANIFEST, bundle.sha256_bytes(wanted[bundle.MANIFEST]))
         for name in removals:
-            os.unlink(os.path.join(self.path, name))
+            try:
+                os.unlink(os.path.join(self.path, name))
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise os_error(exc, os.path.join(self.path, name), "removing")
             cache.forget(name)
         cache.save()
 
     # verified -------------------------------------------------------------------------------
 
     def ensure_verified(self):
-        if not os.path.isdir(self.path):
-            raise ArchiveError("The bundle directory %s does not exist." % self.path)
-        manifest, manifest_bytes = bundle.read_manifest(self.path)
-        if manifest is None:
+        where = os.path.join(self.path, bundle.MANIFEST)
+        manifest_bytes = bundle.read_manifest_bytes(self.path)
+        if manifest_bytes is None:
             raise ArchiveError("%s is not a bundle: it has no %s." % (self.path, bundle.MANIFEST))
+        # Who wrote it is settled on the raw bytes, before any of them is parsed.
         signer = self._check_signature(manifest_bytes)
+        if signer is None:
+            bundle.check_manifest_line(self.path, manifest_bytes)
+        manifest = bundle.parse_manifest(manifest_bytes, where)
         bundle.check_sums_file(self.path, manifest, manifest_bytes)
         hashed = self._check_files(manifest)
         self.result.update(manifest=manifest, images=bundle.manifest_images(manifest), signer=signer, bytes_hashed=hashed,
@@ -324,12 +411,12 @@ class BundleManager:
             for entry in manifest.get("archives") or []:
                 self._check_sidecar(entry)
                 full = bundle.bundle_file(self.path, entry["path"])
-                stat = stat_or_none(full)
-                if stat is None:
+                stat_result = stat_or_none(full)
+                if stat_result is None:
                     raise ArchiveError("%s is missing from the bundle %s." % (entry["path"], self.path))
-                if stat.st_size != entry["size"]:
+                if stat_result.st_size != entry["size"]:
                     raise ChecksumMismatch("%s is %d bytes, the manifest says %d: it is truncated or was replaced."
-                                           % (full, stat.st_size, entry["size"]))
+                                           % (full, stat_result.st_size, entry["size"]))
                 if listed is not None and entry["path"] not in listed:
                     continue
                 digest, size, computed = cache.sha256(entry["path"], full)
@@ -345,9 +432,10 @@ class BundleManager:
 
     def _check_sidecar(self, entry):
         full = bundle.bundle_file(self.path, entry["sidecar"]["path"])
-        if stat_or_none(full) is None:
+        if not os.path.lexists(full):
             raise ArchiveError("%s is missing from the bundle %s." % (entry["sidecar"]["path"], self.path))
-        digest = file_sha256(full)[0]
+        with open_regular(full) as handle:
+            digest = hash_open_file(handle)[0]
         if digest != entry["sidecar"]["sha256"]:
             raise ChecksumMismatch("%s has sha256 %s, the manifest says %s: the sidecar was altered."
                                    % (full, digest, entry["sidecar"]["sha256"]))
@@ -370,6 +458,7 @@ def main():
             signing_key=dict(type="path", no_log=False),
             allowed_signers=dict(type="path"),
             verify_archives=dict(type="list", elements="str"),
+            lock_timeout=dict(type="int", default=600),
         ),
         supports_check_mode=True,
     )

@@ -14,10 +14,14 @@ description:
   - Exports the filesystem of a container into an archive (C(docker export)) and imports such an archive as an
     image (C(docker import)), keeping what plain C(docker import) drops. The container's configuration (C(CMD),
     C(ENTRYPOINT), C(ENV), C(WORKDIR), C(USER), ports, volumes, labels, stop signal, health check, shell, C(ONBUILD))
-    is recorded at export and restored on import, so the imported image runs like the container did.
+    is recorded at export inside the archive (a snapshot record after the export's end-of-archive marker, which
+    C(tar) and C(docker import) never read) and restored on import, so the imported image runs like the container did.
+  - What an import gives the engine comes from the archive's own bytes, covered by O(checksum). The sidecar
+    C(<path>.airgap.json) is only a cache; a sidecar that does not describe its archive is refused, never obeyed.
   - Imports are deterministic. The same archive with the same configuration and O(changes) gives the same image ID
     on every host and every run, so a re-run finds the image present and streams nothing.
-  - A stopped container whose archive is current is recognised from the archive's sidecar without exporting again.
+  - A stopped container whose archive is current is recognised without exporting again, from what this host wrote or
+    verified (kept in the user's cache, C(~/.cache/airgap.docker/verified) or C($AIRGAP_DOCKER_CACHE/verified)).
     A running container can change at any moment; it is exported again and the archive is replaced only when the
     filesystem differs.
   - Use M(airgap.docker.image_archive) to move images with their layers and history; this module moves what a
@@ -37,6 +41,8 @@ attributes:
       - For a stopped container with a current archive check mode reads nothing. For a running container it exports the
         filesystem and hashes it without writing anything and without pausing the container, to tell whether a real
         run would change the archive.
+      - On import, check mode reads an archive this host has not verified before, so that what it predicts rests on
+        the archive and not on its sidecar.
   diff_mode:
     support: full
     details: Shows the container or image identity before and after.
@@ -69,7 +75,8 @@ options:
   restore_config:
     description:
       - On import, give the image the container's configuration recorded at export time.
-      - Archives without a sidecar (written by C(docker export)) carry no configuration; then only O(changes) apply.
+      - Archives written by C(docker export), or by earlier versions of this collection, carry no snapshot record and so no
+        configuration; then only O(changes) apply, whatever their sidecar says.
     type: bool
     default: true
   changes:
@@ -98,8 +105,8 @@ options:
     default: false
 notes:
   - The image created on import has one layer, the container's filesystem, and one history entry. Its creation time is
-    the time the container stopped, or for a running container the time of the export (for archives without a sidecar,
-    the newest file time in the archive), never the time of the import; that is what makes the image ID repeatable,
+    the time the container stopped, or for a running container the time of the export (for archives without a snapshot
+    record, the newest file time in the archive), never the time of the import; that is what makes the image ID repeatable,
     also when a stopped container is exported again.
   - Volumes are not part of a container's filesystem and are not exported.
 seealso:
@@ -235,7 +242,6 @@ stats:
 """
 
 import datetime
-import os
 
 from ansible_collections.airgap.docker.plugins.module_utils import (
     archive_stream,
@@ -247,8 +253,13 @@ from ansible_collections.airgap.docker.plugins.module_utils import (
     sidecar,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.dockerfile_changes import apply_changes
-from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ContainerNotFound
-from ansible_collections.airgap.docker.plugins.module_utils.files import stat_or_none
+from ansible_collections.airgap.docker.plugins.module_utils.errors import (
+    AirgapError,
+    ArchiveError,
+    ChecksumMismatch,
+    ContainerNotFound,
+)
+from ansible_collections.airgap.docker.plugins.module_utils.files import parse_sha256, stat_or_none
 from ansible_collections.airgap.docker.plugins.module_utils.module_support import (
     ARCHIVE_ARGUMENT_SPEC,
     ArchiveManager,
@@ -256,12 +267,18 @@ from ansible_collections.airgap.docker.plugins.module_utils.module_support impor
     run_manager,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.references import normalize_tag_reference
+from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import file_identity
 
 KIND = "container"
 
 
 class ContainerArchiveManager(ArchiveManager):
-    """Decides what a run must do, honours check mode, then does it."""
+    """Decides what a run must do, honours check mode, then does it.
+
+    What this host wrote or verified about an archive (the verified memo) decides at O(1)
+    cost. A sidecar is someone's claim: it may plan an import that checks it on the way, and
+    it is refused when the archive says otherwise; it never decides alone.
+    """
 
     writes_state = "exported"
     sidecar_kind = KIND
@@ -273,53 +290,103 @@ class ContainerArchiveManager(ArchiveManager):
         kind, level = self.writing_compression()
         info = self._container()
         container = self._container_facts(info)
-        meta, current = self._current_archive()
+        stat = stat_or_none(self.path)
+        meta, verified = self._recorded_archive(stat)
         self.diff({"container": (meta or {}).get("container"), "layer_sha256": ((meta or {}).get("layer") or {}).get("sha256")},
                   {"container": container, "layer_sha256": "(taken at export)"})
 
-        reason = self._export_needed(meta, current, container, kind)
+        reason = self._export_needed(meta, verified, stat, container, kind)
         if reason is None:
-            self.finish(False, "the archive holds the stopped container's filesystem, and it has not run since",
-                        "skipped", self._archive_facts(meta), container=container)
+            self._keep(dict(meta, container=container), stat,
+                       "the archive holds the stopped container's filesystem, and it has not run since")
             return
-        compare = meta is not None and current and not self.params["force"] and (meta["archive"].get("compression") == kind)
+        recorded = (meta or {}).get("container") or {}
+        compare = (meta is not None and not self.params["force"] and meta["archive"].get("compression") == kind
+                   and recorded.get("id") == container["id"])
         if self.check_mode and not compare:
             self.finish(True, "would export: " + reason, "exported", None, container=container)
             return
 
+        target, layer = self._export_to_temp(info, container, kind, level)
+        if compare and layer.tar_sha256 == meta["layer"]["sha256"]:
+            kept = meta if verified else self._verified_for_keeping(meta, container)
+            if kept is not None:
+                if target:
+                    target.abort()
+                self._keep(dict(kept, container=container), stat, "the container's filesystem is unchanged since the archive was written")
+                return
+            reason = "the archive does not hold what its sidecar says"
+        elif compare:
+            reason = "the container's filesystem changed"
+        if self.check_mode:
+            self.finish(True, "would export: " + reason, "exported", None, container=container)
+            return
+
+        def make_sidecar(new_stat):
+            self.trusted_document = self._document(layer, new_stat, container)
+            return self.trusted_document
+
+        written = archive_stream.commit_archive(target, self.path, make_sidecar)
+        self.apply_file_attributes(True)
+        self.finish(True, "exported: " + reason, "exported", self._archive_facts(self.trusted_document), container=container)
+        self._remember_written(self.trusted_document, written)
+
+    def _export_to_temp(self, info, container, kind, level):
+        """(AtomicFile or None in check mode, LayerFacts): the export with its snapshot record appended."""
+        record = container_image.snapshot_record(container_image.capture_config(info.get("Config")), _snapshot_time(container),
+                                                 self._platform(info), container)
         running = info["State"].get("Running") and not info["State"].get("Paused")
         pause = bool(self.params["pause"] and running and not self.check_mode)
         estimate = (self.engine.inspect_container(info["Id"], size=True) or {}).get("SizeRootFs") or 0 if not self.check_mode else 0
         with container_transfer.paused(self.engine, info["Id"], pause):
-            target, layer = container_transfer.export_container(self.engine, info["Id"], self.path, kind, level, estimate,
+            target, layer = container_transfer.export_container(self.engine, info["Id"], record, self.path, kind, level, estimate,
                                                                 write=not self.check_mode)
         self.add_stats(layer.stats)
-        if compare and layer.tar_sha256 == meta["layer"]["sha256"]:
-            if target:
-                target.abort()
-                self._record_run(meta, container)
-            self.finish(False, "the container's filesystem is unchanged since the archive was written", "skipped",
-                        self._archive_facts(meta), container=container)
-            return
-        if self.check_mode:
-            self.finish(True, "would export: the container's filesystem changed", "exported", None, container=container)
-            return
-        created = _snapshot_time(container)
-        platform = self._platform(info)
+        return target, layer
 
-        def make_sidecar(stat):
-            archive = {"size": layer.archive_size, "sha256": layer.archive_sha256, "compression": kind, "mtime_ns": stat.st_mtime_ns}
-            return sidecar.build(archive, [], self.engine.facts(), kind=KIND, extra={
-                "layer": {"sha256": layer.tar_sha256, "size": layer.tar_size},
-                "container": container, "config": container_image.capture_config(info.get("Config")),
-                "platform": platform, "created": created,
-            })
+    def _keep(self, document, stat, msg):
+        """The archive stays: report it, and remember the document that describes it."""
+        document = dict(document, archive=dict(document["archive"], size=stat.st_size, mtime_ns=stat.st_mtime_ns))
+        self.trusted_document = document
+        self.finish(False, msg, "skipped", self._archive_facts(document), container=document["container"])
+        if not self.check_mode:
+            self._remember_written(document, stat)
 
-        archive_stream.commit_archive(target, self.path, make_sidecar)
-        self.apply_file_attributes(True)
-        self.finish(True, "exported: " + reason, "exported", {
-            "path": self.path, "size": layer.archive_size, "sha256": layer.archive_sha256, "compression": kind,
-            "layer_sha256": layer.tar_sha256}, container=container)
+    def _remember_written(self, document, known):
+        """Remember document for the file whose stat was `known`; taken after the file attributes
+        were set (which changes the ctime), and only while it is still that file, unmodified."""
+        now = stat_or_none(self.path)
+        if now is None or (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) != (
+                known.st_dev, known.st_ino, known.st_size, known.st_mtime_ns):
+            return
+        if file_identity(now) != file_identity(known) or self.recall_verified(self.path, now) != document:
+            self.remember_verified(self.path, document, now)
+
+    def _document(self, layer, stat, container, engine=None):
+        """The sidecar-shaped document of a container archive whose content is `layer` (LayerFacts)."""
+        record = layer.record or {}
+        archive = {"size": stat.st_size, "sha256": layer.archive_sha256, "compression": layer.compression,
+                   "mtime_ns": stat.st_mtime_ns}
+        snapshot = {"sha256": layer.record_sha256} if layer.record is not None else None
+        return sidecar.build(archive, [], engine if engine is not None else self.engine.facts(), kind=KIND, extra={
+            "layer": {"sha256": layer.tar_sha256, "size": layer.tar_size, "newest_mtime": layer.newest_mtime},
+            "snapshot": snapshot, "container": container, "config": record.get("config"),
+            "platform": record.get("platform"), "created": record.get("created"),
+        })
+
+    def _verified_for_keeping(self, meta, container):
+        """The document of the archive on disk when reading it confirms its sidecar (and that it
+        is this container's snapshot), else None: an unverified sidecar never keeps an archive."""
+        try:
+            found = container_transfer.read_layer_archive(self.path)
+        except ArchiveError:
+            return None
+        self.add_stats(found.stats)
+        claims = _claims_of(meta, found.compression)
+        if (claims is None or container_transfer.disagreement(claims, found) or found.record is None
+                or found.record["container"].get("id") != container["id"] or found.file_stat is None):
+            return None
+        return self._document(found, found.file_stat, container)
 
     def _container(self):
         name = self.params["container"]
@@ -340,22 +407,27 @@ class ContainerArchiveManager(ArchiveManager):
                 "image_id": info.get("Image"), "started_at": state.get("StartedAt"), "finished_at": state.get("FinishedAt"),
                 "running": bool(state.get("Running"))}
 
-    def _current_archive(self):
-        """(sidecar, sidecar describes the file on disk) for the archive at path."""
-        stat = stat_or_none(self.path)
-        meta = sidecar.read_sidecar(self.path, kind=KIND) if stat else None
-        return meta, bool(meta and sidecar.describes(meta, stat))
+    def _recorded_archive(self, stat):
+        """(document, verified) for the archive at path: what this host wrote or verified (True),
+        else its sidecar when it was written for this very file (False), else (None, False)."""
+        if stat is None:
+            return None, False
+        document = self.recall_verified(self.path, stat)
+        if document is not None:
+            return document, True
+        meta = sidecar.read_sidecar(self.path, kind=KIND)
+        if meta is not None and sidecar.describes(meta, stat) and _claims_of(meta, None) is not None:
+            return meta, False
+        return None, False
 
-    def _export_needed(self, meta, current, container, kind):
+    def _export_needed(self, meta, verified, stat, container, kind):
         """None when the archive is up to date without exporting; else why an export is needed."""
         if self.params["force"]:
             return "force is set"
-        if not os.path.exists(self.path):
+        if stat is None:
             return "the archive does not exist"
         if meta is None:
-            return "the archive has no sidecar describing its container"
-        if not current:
-            return "the archive was changed after its sidecar was written"
+            return "no sidecar describes the archive as it is"
         if meta["archive"].get("compression") != kind:
             return "the archive is compressed with %s, %s was requested" % (meta["archive"].get("compression"), kind)
         recorded = meta.get("container") or {}
@@ -365,14 +437,9 @@ class ContainerArchiveManager(ArchiveManager):
             return "the container is running, so its filesystem may have changed"
         if (recorded.get("started_at"), recorded.get("finished_at")) != (container["started_at"], container["finished_at"]):
             return "the container has run since the archive was written"
+        if not verified:
+            return "this host has not written or verified the archive, and its sidecar alone does not show it current"
         return None
-
-    def _record_run(self, meta, container):
-        """The filesystem is unchanged: remember the container's run so the next check is O(1)."""
-        meta = dict(meta, container=container)
-        stat = os.stat(self.path)
-        meta["archive"] = dict(meta["archive"], mtime_ns=stat.st_mtime_ns, size=stat.st_size)
-        sidecar.write(self.path, meta)
 
     def _platform(self, info):
         image = self.engine.inspect_image(info.get("Image")) or {}
@@ -385,21 +452,19 @@ class ContainerArchiveManager(ArchiveManager):
 
     def ensure_imported(self):
         name = normalize_tag_reference(self.params["image"])
-        layer, meta, expected_sha256 = self._layer_for_import()
-        config = dict(meta.get("config") or {}) if (meta and self.params["restore_config"]) else {}
-        config = apply_changes(config, self.params["changes"])
-        created = (meta or {}).get("created") or _rfc3339(layer.newest_mtime)
-        platform = (meta or {}).get("platform") or self._engine_platform()
-        archive, wanted = container_image.import_plan(name, layer.tar_sha256, layer.tar_size, created, platform, config,
-                                                      self.params["comment"])
-        lookup = image_plans.EngineLookup(self.engine.inspect_image, self.engine.list_images)
-        step = image_plans.load_steps([wanted], lookup)[0]
+        layer, claimed_by = self._layer_for_import()
+        archive, wanted, step, config = self._import_plan(name, layer)
+        force = self.params["force"]
+        if claimed_by and (self.check_mode or force or not step.needs_load):
+            # A sidecar's claims may plan an import, which verifies them on the way; anything
+            # else (skip, re-tag, a forced import, what check mode predicts) rests on the archive itself.
+            layer, claimed_by = self._read_verified(claims=layer, claimed_by=claimed_by), None
+            archive, wanted, step, config = self._import_plan(name, layer)
         facts = {"path": self.path, "size": layer.archive_size, "sha256": layer.archive_sha256,
                  "compression": layer.compression, "layer_sha256": layer.tar_sha256}
         image = {"id": step.engine_id, "tags": [name], "config": config, "config_digest": archive.config_digest,
                  "manifest_digest": archive.manifest_digest}
         self.diff({"tags": dict(step.tags_before)}, {"tags": {name: step.engine_id or archive.config_digest}})
-        force = self.params["force"]
         if not step.needs_load and not step.needs_retag and not force:
             self.finish(False, "image %s already exists, built from this archive with this configuration" % name,
                         "skipped", facts, image=image)
@@ -411,30 +476,81 @@ class ContainerArchiveManager(ArchiveManager):
             self.finish(True, "would %s: %s" % ("import" if action == "imported" else "re-tag", why), action, facts, image=image)
             return
         if action == "imported":
-            self.add_stats(container_transfer.import_layer(self.engine, self.path, layer, archive, expected_sha256))
+            stats, found = container_transfer.import_layer(self.engine, self.path, layer, archive,
+                                                           container_transfer.mismatch_error(self.path, claimed_by))
+            self.add_stats(stats)
+            self._remember_read(found)
         else:
             self.engine.tag(step.engine_id, name)
-        steps = image_transfer.settle_loaded_images(self.engine, [wanted], lookup)[0]
+        steps = image_transfer.settle_loaded_images(self.engine, [wanted], lookup=self._lookup())[0]
         image["id"] = steps[0].engine_id
         self.finish(True, "%s: %s" % (action, why), action, facts, image=image)
 
+    def _lookup(self):
+        return image_plans.EngineLookup(self.engine.inspect_image, self.engine.list_images)
+
+    def _import_plan(self, name, layer):
+        """(ImportArchive, ArchiveImage, engine step, config) of importing `layer` as image name."""
+        record = layer.record
+        config = dict(record["config"]) if (record and self.params["restore_config"]) else {}
+        config = apply_changes(config, self.params["changes"])
+        created = record["created"] if record else _rfc3339(layer.newest_mtime)
+        platform = record["platform"] if record else self._engine_platform()
+        archive, wanted = container_image.import_plan(name, layer.tar_sha256, layer.tar_size, created, platform, config,
+                                                      self.params["comment"])
+        step = image_plans.load_steps([wanted], self._lookup())[0]
+        return archive, wanted, step, config
+
     def _layer_for_import(self):
-        """(LayerFacts, sidecar or None, archive sha256 to verify or None)."""
+        """(LayerFacts, sidecar path when they are its unverified claims, else None)."""
         stat = stat_or_none(self.path)
         if stat is None:
             raise ArchiveError("The archive %s does not exist." % self.path)
         kind = archive_stream.sniff_compression(self.path)
         compression.require(kind)
+        document = self.recall_verified(self.path, stat)
+        if document is not None:
+            layer = _claims_of(document, kind)
+            if layer is not None:
+                self._check_checksum(layer.archive_sha256)
+                return layer, None
         meta = sidecar.read_sidecar(self.path, kind=KIND)
-        if meta is None:
-            layer = container_transfer.scan_layer_archive(self.path)
-            self.add_stats(layer.stats)
-            return layer, None, self.expected_sha256(layer.archive_sha256, "imported")
-        archive = meta.get("archive") or {}
+        claims = _claims_of(meta, kind) if meta is not None else None
+        if claims is None:
+            self._warn_if_legacy(meta)
+            return self._read_verified(), None
         self.check_sidecar_size(meta, stat, "imported")
-        expected = self.expected_sha256(archive.get("sha256"), "imported")
-        layer = container_transfer.LayerFacts(meta["layer"]["sha256"], meta["layer"]["size"], kind, expected, stat.st_size)
-        return layer, meta, expected
+        claims.archive_sha256 = self.expected_sha256(claims.archive_sha256, "imported")
+        return claims, sidecar.sidecar_path(self.path)
+
+    def _read_verified(self, claims=None, claimed_by=None):
+        """LayerFacts from reading the archive whole; remembered when no sidecar contradicts them."""
+        found = container_transfer.read_layer_archive(self.path)
+        self.add_stats(found.stats)
+        self._check_checksum(found.archive_sha256)
+        problem = container_transfer.disagreement(claims, found) if claims is not None else None
+        if problem:
+            raise container_transfer.mismatch_error(self.path, claimed_by)(problem)
+        self._remember_read(found)
+        return found
+
+    def _remember_read(self, found):
+        if found.file_stat is not None:
+            self.remember_verified(self.path, self._document(found, found.file_stat, found.record and found.record["container"],
+                                                             engine={}), found.file_stat)
+
+    def _check_checksum(self, actual):
+        """The archive's own sha256 (verified, or remembered as verified) against the checksum option."""
+        given = self.params.get("checksum")
+        if given and parse_sha256(given) != actual:
+            raise ChecksumMismatch("%s has sha256 %s, but checksum asks for %s: it is not the expected archive. Nothing was "
+                                   "imported." % (self.path, actual, parse_sha256(given)))
+
+    def _warn_if_legacy(self, meta):
+        """A sidecar of an older airgap.docker records a configuration its archive does not carry."""
+        if meta and "snapshot" not in meta and meta.get("config") and self.params["restore_config"]:
+            self.module.warn("%s has no snapshot record (it was exported by an older airgap.docker); the configuration in its "
+                             "sidecar is not applied. Export the container again to carry it in the archive." % self.path)
 
     def _engine_platform(self):
         version = self.engine.version()
@@ -446,6 +562,26 @@ class ContainerArchiveManager(ArchiveManager):
         archive = meta["archive"]
         return {"path": self.path, "size": archive.get("size"), "sha256": archive.get("sha256"),
                 "compression": archive.get("compression"), "layer_sha256": meta["layer"]["sha256"]}
+
+
+def _claims_of(document, kind):
+    """LayerFacts from a sidecar-shaped document (a sidecar, or the verified memo), or None when
+    it lacks what an import needs or has the wrong shape (then it cannot even plan)."""
+    archive, layer = document.get("archive"), document.get("layer")
+    if not isinstance(archive, dict) or not isinstance(layer, dict) or "snapshot" not in document:
+        return None
+    digest, size, newest = layer.get("sha256"), layer.get("size"), layer.get("newest_mtime") or 0
+    if not (isinstance(digest, str) and digest.startswith("sha256:") and isinstance(size, int) and isinstance(newest, int)
+            and isinstance(archive.get("sha256"), str)):
+        return None
+    record = None
+    if document["snapshot"] is not None:
+        record = container_image.snapshot_record(document.get("config"), document.get("created"),
+                                                 document.get("platform") or {}, document.get("container") or {})
+        if not isinstance(document.get("platform"), dict) or container_image.check_snapshot_record(record):
+            return None
+    return container_transfer.LayerFacts(digest, size, kind or archive.get("compression"), archive["sha256"],
+                                         archive.get("size") or 0, newest, record)
 
 
 def _snapshot_time(container):

@@ -14,12 +14,17 @@ description:
     host into a bundle directory on the controller with the connection's own file transfer (sftp or scp over ssh),
     which streams from file to file. Memory does not grow with the archive's size, also with C(become), where
     M(ansible.builtin.fetch) reads the whole file into memory.
-  - The copy is written under a temporary name, checked against O(sha256) and O(size), and only then renamed into
-    place; a copy that does not match is removed and the task fails.
+  - The copy is written under a temporary name, checked against O(sha256) and O(size) through a descriptor of that
+    very file, and only then renamed into place, readable by its owner only (mode C(0600)); a copy that does not
+    match is removed and the task fails. The temporary file is locked while the copy runs; a copy killed half-way
+    leaves it behind unlocked, and the next copy to the same path removes it.
+  - While it writes, the copy holds an exclusive lock (C(flock)) on the bundle directory, the lock that
+    M(airgap.docker.bundle) takes too, so that no other run rewrites the manifest or removes files while it copies.
+    A copy that finds the directory locked waits up to O(lock_timeout) seconds, then fails saying so.
   - A copy already in the bundle that matches is kept and nothing is transferred. Checksums computed on the controller
-    are remembered outside the bundle, in the controller user's C(${XDG_CACHE_HOME:-~/.cache}/airgap.docker/verified/),
-    by each file's device, inode, size, modification time and inode change time; a file replaced or altered since it
-    was hashed is hashed again.
+    are remembered outside the bundle, in the controller user's C(${XDG_CACHE_HOME:-~/.cache}/airgap.docker/verified/)
+    (C($AIRGAP_DOCKER_CACHE/verified/) when that is set), by each file's device, inode, size, modification time and
+    inode change time; a file replaced or altered since it was hashed is hashed again.
   - The file is read as the user Ansible logs in as, not the C(become) user; the M(airgap.docker.migrate) role writes
     its archives owned by that user.
 author:
@@ -60,6 +65,11 @@ options:
       - Size in bytes the archive must have.
     type: int
     required: true
+  lock_timeout:
+    description:
+      - Seconds to wait for another run that holds the bundle directory's lock before failing. V(0) fails at once.
+    type: int
+    default: 600
 notes:
   - This is an action plugin; it runs on the controller and needs no Python on the managed host.
 seealso:

@@ -17,6 +17,10 @@ description:
     whose images are already in the engine with the archive's tags sends no archive byte to the engine.
   - Images are compared by what they are, not by the engine's ID, so an archive saved on the classic image store
     is recognised as loaded on the containerd image store (Docker 25+) and the other way round.
+  - What reaches the engine comes from the archive's own content, verified while it streams against its digests (and
+    O(checksum) when given) before the engine receives the end of the tar. The sidecar next to an archive is never
+    believed about that; what this host verified or wrote is remembered in the user's cache
+    (C(~/.cache/airgap.docker/verified)) so that a re-run on the unchanged file costs a C(stat).
   - The module never pulls from a registry and never removes images.
 author:
   - airgap.docker contributors (@airgap-docker)
@@ -259,6 +263,11 @@ stats:
     archive_bytes_read:
       description: Bytes of the archive file read.
       type: int
+    bytes_verified:
+      description:
+        - Bytes of archive members checked against their own digests (blobs against their names, layers against the
+          config's diff IDs, configs against their digests) while the archive was read or loaded; 0 when it was not read.
+      type: int
     archive_bytes_written:
       description: Bytes of the archive file written.
       type: int
@@ -338,6 +347,9 @@ class ImageArchiveManager(ArchiveManager):
         if os.path.abspath(path) == os.path.abspath(self.path):
             raise InvalidInput("from_archive must name another file than path (%s)." % self.path)
         content, expected = self._archive_content(path, "written")
+        if not content.verified:
+            # What the output will hold (images, tags, layers to leave out) must come from the input itself.
+            content, expected = self._verified_by_reading(path, "written")
         content.sha256 = expected
         return content
 
@@ -359,24 +371,32 @@ class ImageArchiveManager(ArchiveManager):
     def _archive_as_recorded(self):
         """(images as dicts, compression, platform, archive facts, problem) of the existing archive.
 
-        Without an archive everything is None; `problem` says why an existing file cannot count.
+        What this host wrote or verified before (the memo) decides at O(1) cost; an archive it
+        does not know is read, never judged by its sidecar. Without an archive everything is
+        None; `problem` says why an existing file cannot count.
         """
         stat = stat_or_none(self.path)
         if stat is None:
             return None, None, None, None, None
-        meta = sidecar.read_sidecar(self.path)
-        if meta is not None and sidecar.describes(meta, stat):
-            archive = meta["archive"]
-            facts = {k: archive.get(k) for k in ("size", "sha256", "compression", "layout")}
-            facts["path"] = self.path
-            return meta["images"], archive.get("compression"), (meta.get("request") or {}).get("platform"), facts, None
-        try:
-            content = image_transfer.scan_archive(self.path)
-        except ArchiveError as exc:
-            # An unreadable file at the path is replaced by a good archive.
-            return [], None, None, None, "the existing file is not a readable image archive (%s)" % exc.msg
-        self.add_stats(content.stats)
-        return [i.to_dict() for i in content.images], content.compression, None, content.facts(self.path), None
+        document = self.recall_verified(self.path, stat)
+        if document is None:
+            try:
+                content = image_transfer.scan_archive(self.path)
+            except ArchiveError as exc:
+                # An unreadable file at the path is replaced by a good archive.
+                return [], None, None, None, "the existing file is not a readable image archive (%s)" % exc.msg
+            self.add_stats(content.stats)
+            document = content.document()
+            self.remember_verified(self.path, document, content.file_stat)
+        self.trusted_document = document
+        archive = document.get("archive") or {}
+        facts = {k: archive.get(k) for k in ("size", "sha256", "compression", "layout")}
+        facts["path"] = self.path
+        request = document.get("request") or {}
+        # An archive this host read rather than wrote records no request: its images' fingerprints
+        # (which hold the platform) decide alone.
+        platform = request["platform"] if "platform" in request else self.params["platform"]
+        return document.get("images") or [], archive.get("compression"), platform, facts, None
 
     def _save(self, wanted, requests, kind, level, platform, source):
         thin = source is not None or any(w.omitted for w in wanted)
@@ -393,7 +413,7 @@ class ImageArchiveManager(ArchiveManager):
         except EngineError:
             target.abort()
             raise
-        engine_facts = source.engine if source is not None else self.engine.facts()
+        engine_facts = (source.engine if source.verified else {}) if source is not None else self.engine.facts()
         request = {"images": requests, "platform": platform}
         if thin:
             request["exclude_layers"] = sorted(set(self.params["exclude_layers"]))
@@ -401,11 +421,18 @@ class ImageArchiveManager(ArchiveManager):
         def make_sidecar(stat):
             archive = dict(content.facts(self.path), mtime_ns=stat.st_mtime_ns, tar_size=content.tar_size)
             archive.pop("path")
-            return sidecar.build(archive, records, engine_facts, request)
+            self.trusted_document = sidecar.build(archive, records, engine_facts, request)
+            return self.trusted_document
 
+        written = os.fstat(target.file.fileno())
         archive_stream.commit_archive(target, self.path, make_sidecar)
         self.add_stats(content.stats)
         self.apply_file_attributes(True)
+        # Remembered after the file attributes (their change changes the ctime), and only for the
+        # file this run wrote, should another have been put in its place meanwhile.
+        now = stat_or_none(self.path)
+        if now is not None and (now.st_dev, now.st_ino) == (written.st_dev, written.st_ino):
+            self.remember_verified(self.path, self.trusted_document, now)
         return content, records
 
     def _write_thin(self, wanted, kind, level, platform, source):
@@ -448,13 +475,20 @@ class ImageArchiveManager(ArchiveManager):
     # loaded ---------------------------------------------------------------------------------
 
     def ensure_loaded(self):
-        content, expected_sha256 = self._archive_for_load()
+        content, expected_sha256 = self._archive_content(self.path, "loaded")
         platform = self.params["platform"]
         self.engine.check_platform_support(platform)
         if self.params["images"]:
             image_plans.check_requested_in_archive([r.strip() for r in self.params["images"]], content.images)
         lookup = image_plans.EngineLookup(self.engine.inspect_image, self.engine.list_images)
         steps = image_plans.load_steps(content.images, lookup)
+        if not content.verified and (self.check_mode or not any(s.needs_load for s in steps)):
+            # A sidecar's claims may plan a load, which verifies them on the way; anything else
+            # (skip, re-tag, a forced load, what check mode predicts) rests on the archive itself.
+            content, expected_sha256 = self._verified_by_reading(self.path, "loaded")
+            if self.params["images"]:
+                image_plans.check_requested_in_archive([r.strip() for r in self.params["images"]], content.images)
+            steps = image_plans.load_steps(content.images, lookup)
         needs_load = [s for s in steps if s.needs_load]
         retags = [(tag, s.engine_id) for s in steps if s.needs_retag for tag in s.missing_tags]
         if self.params["force"] and not needs_load:
@@ -475,36 +509,52 @@ class ImageArchiveManager(ArchiveManager):
             self.finish(True, "would " + self._load_reason(needs_load, retags, done=False), actions, facts, images=self._load_result(steps))
             return
         if needs_load:
-            self._load(content, expected_sha256, platform)
+            content = self._load(content, expected_sha256, platform)
         else:
             for tag, engine_id in retags:
                 self.engine.tag(engine_id, tag)
         steps, retagged_after = image_transfer.settle_loaded_images(self.engine, content.images, lookup)
         if retagged_after and "retagged" not in actions:
             actions.append("retagged")
-        self.finish(True, self._load_reason(needs_load, retags, done=True), actions, facts, images=self._load_result(steps))
-
-    def _archive_for_load(self):
-        """(ArchiveContent, sha256 to verify or None) from the sidecar, else from reading the archive."""
-        return self._archive_content(self.path, "loaded")
+        self.finish(True, self._load_reason(needs_load, retags, done=True), actions, content.facts(self.path),
+                    images=self._load_result(steps))
 
     def _archive_content(self, path, verb):
-        """(ArchiveContent, sha256 to verify or None) of the archive at path, from its sidecar, else from reading it."""
+        """(ArchiveContent, sha256 to verify or None) of the archive at path.
+
+        From what this host verified before when the file is unchanged; else from its sidecar's
+        claims (content.verified False: they may only plan a load that verifies them); else by
+        reading the archive.
+        """
         stat = stat_or_none(path)
         if stat is None:
             raise ArchiveError("The archive %s does not exist." % path)
         kind = archive_stream.sniff_compression(path)
         compression.require(kind)
+        document = self.recall_verified(path, stat)
+        if document is not None:
+            recorded = (document.get("archive") or {}).get("sha256")
+            return self._content_of(document, kind, stat, True), self.expected_sha256(recorded, verb, path, "an earlier read")
         meta = sidecar.read_sidecar(path)
         if meta is None:
-            content = image_transfer.scan_archive(path)
-            self.add_stats(content.stats)
-            return content, self.expected_sha256(content.sha256, verb, path)
-        archive = meta.get("archive") or {}
+            return self._verified_by_reading(path, verb)
         self.check_sidecar_size(meta, stat, verb, path)
-        expected = self.expected_sha256(archive.get("sha256"), verb, path)
-        content = image_transfer.ArchiveContent(kind, archive.get("layout"), sidecar.images_of(meta), size=stat.st_size,
-                                                sha256=expected, engine=meta.get("engine") or {})
+        expected = self.expected_sha256((meta.get("archive") or {}).get("sha256"), verb, path)
+        return self._content_of(meta, kind, stat, False), expected
+
+    @staticmethod
+    def _content_of(document, kind, stat, verified):
+        archive = document.get("archive") or {}
+        return image_transfer.ArchiveContent(kind, archive.get("layout"), sidecar.images_of(document), size=stat.st_size,
+                                             sha256=archive.get("sha256"), engine=document.get("engine") or {},
+                                             verified=verified)
+
+    def _verified_by_reading(self, path, verb):
+        """(ArchiveContent, sha256) from reading the archive whole: its digests verified, its checksum compared."""
+        content = image_transfer.scan_archive(path)
+        self.add_stats(content.stats)
+        expected = self.expected_sha256(content.sha256, verb, path, "a read of the file")
+        self.remember_verified(path, content.document(), content.file_stat)
         return content, expected
 
     def _check_thin(self, content, platform):
@@ -522,8 +572,13 @@ class ImageArchiveManager(ArchiveManager):
             inventory.check_holds(image, self.engine.host)
 
     def _load(self, content, expected_sha256, platform):
-        _messages, stats = image_transfer.load_archive(self.engine, self.path, content.compression, expected_sha256, platform)
+        """Load the archive, verified while it streams; returns the ArchiveContent it verified."""
+        loaded, stats = image_transfer.load_archive(self.engine, self.path, content.compression, expected_sha256, platform,
+                                                    claims=content.images)
         self.add_stats(stats)
+        if not content.verified:  # what the memo holds already (perhaps richer, from the save) stays
+            self.remember_verified(self.path, loaded.document(), loaded.file_stat)
+        return loaded
 
     def _load_reason(self, needs_load, retags, done):
         if needs_load:

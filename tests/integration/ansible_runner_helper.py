@@ -66,3 +66,12 @@ class Ansible:
 
 def changed(results):
     return [r.get("changed") for r in results]
+
+
+def assert_clean_failure(result, *fragments):
+    """The task failed with one sentence (no traceback) that holds every fragment."""
+    assert result.get("failed"), result
+    message = result["msg"]
+    assert "\n" not in message.strip() and "Traceback" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message

@@ -31,6 +31,20 @@ ENGINES = {
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def verified_memo_directory(tmp_path_factory):
+    """The modules' memo of verified archives (normally ~/.cache/airgap.docker) goes to a temporary
+    directory, so that the tests write nothing into the home of whoever runs them."""
+    path = tmp_path_factory.mktemp("airgap-cache")
+    previous = os.environ.get("AIRGAP_DOCKER_CACHE")
+    os.environ["AIRGAP_DOCKER_CACHE"] = str(path)
+    yield path
+    if previous is None:
+        os.environ.pop("AIRGAP_DOCKER_CACHE", None)
+    else:
+        os.environ["AIRGAP_DOCKER_CACHE"] = previous
+
+
 @pytest.fixture(scope="session")
 def collections_path(tmp_path_factory):
     """Build the collection artifact and install it with ansible-galaxy, as a user would."""

@@ -1,14 +1,17 @@
 """container_archive on both engines: export idempotency, pause, import that keeps the container
-runnable, deterministic image identity across engines, and bad inputs."""
+runnable, deterministic image identity across engines, the snapshot record inside the archive
+(a sidecar never decides what reaches the engine), and bad inputs."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import uuid
 
+import docker
 import pytest
-from ansible_runner_helper import changed
+from ansible_runner_helper import assert_clean_failure, changed
 
 MODULE = "airgap.docker.container_archive"
 CMD = ["/bin/sh", "-c", "echo $GREETING; pwd; cat /marker.txt; cat /added.txt 2>/dev/null || true"]
@@ -28,6 +31,34 @@ def import_task(engine, path, image, check=False, **extra):
 
 def four(make):
     return [make(check) for check in (True, False, True, False)]
+
+
+class EngineSnapshot:
+    """What a test's import must not change. Other tests add and remove images on the same engines
+    at the same time, so only this test's tags and images holding its layers are compared."""
+
+    def __init__(self, engine, unique, layers=()):
+        self.engine, self.unique, self.layers = engine, unique, set(layers)
+        self.ids, self.tags = self._state()
+
+    def _state(self):
+        for attempt in range(3):
+            try:
+                images = self.engine.client.images(all=True)
+                break
+            except docker.errors.NotFound:
+                # The containerd store fails a listing while another test removes an image.
+                if attempt == 2:
+                    raise
+        tags = {tag: image["Id"] for image in images for tag in image.get("RepoTags") or [] if tag.startswith(self.unique + ":")}
+        return {image["Id"] for image in images}, tags
+
+    def assert_unchanged(self):
+        ids, tags = self._state()
+        assert tags == self.tags, "a tag of this test moved or appeared: %s -> %s" % (self.tags, tags)
+        for image_id in ids - self.ids:
+            layers = set(((self.engine.inspect(image_id) or {}).get("RootFS") or {}).get("Layers") or [])
+            assert not layers & self.layers, "an image holding this test's layer appeared: %s" % image_id
 
 
 @pytest.fixture
@@ -169,6 +200,160 @@ def test_plain_docker_export_archive_is_accepted(ansible, engine, container, uni
     assert engine.inspect(image)["Config"].get("Env") in (None, [])
 
 
+# The snapshot record travels inside the archive; the sidecar is only a claim -------------------
+
+
+def sidecar_of(path):
+    return path.parent / (path.name + ".airgap.json")
+
+
+def edit_sidecar(path, edit):
+    """Change the sidecar only (as someone with write access to the directory could), keeping its
+    archive byte for byte."""
+    side = sidecar_of(path)
+    meta = json.loads(side.read_text())
+    edit(meta)
+    side.write_text(json.dumps(meta))
+
+
+def fresh_memo(tmp_path):
+    """Settings for a run on which this host knows nothing of the archive (another user, a new cache)."""
+    directory = tmp_path / ("cache-" + uuid.uuid4().hex[:8])
+    directory.mkdir(mode=0o700)
+    return {"AIRGAP_DOCKER_CACHE": str(directory)}
+
+
+def sha256_of(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_the_record_is_invisible_to_tar_and_docker_import(ansible, engine, container, unique, workdir):
+    path = workdir / "fs.tar"
+    exported = ansible.run(export_task(engine, container, path))[0]
+    listed = subprocess.run(["tar", "-tf", str(path)], check=True, capture_output=True, text=True)
+    names = listed.stdout.split()
+    assert "added.txt" in names and not any("airgap-snapshot" in name for name in names)
+    assert listed.stderr == ""
+    # What docker import sees: the plain export (the record after its end is never read).
+    image = unique + ":cli"
+    engine.cli("import", str(path), image)
+    root = engine.run_image(image, "cli" + uuid.uuid4().hex[:8], command=["/bin/ls", "-a", "/"]).split()
+    assert "added.txt" in root and not any("airgap" in name for name in root)
+    # The layer (the image's diff ID) is every byte before the record's header.
+    data = path.read_bytes()
+    header = data.rindex(b".airgap-snapshot.json")
+    assert header % 512 == 0 and data[header - 1024:header] == bytes(1024)
+    assert "sha256:" + hashlib.sha256(data[:header]).hexdigest() == exported["archive"]["layer_sha256"]
+    record = json.loads(data[header + 512:].rstrip(b"\0"))
+    assert record["config"]["Cmd"] == CMD and record["container"]["name"] == container
+
+
+@pytest.mark.parametrize("memo", ["remembered", "forgotten"])
+def test_a_sidecar_cannot_set_entrypoint_or_user(ansible, engine, container, unique, workdir, tmp_path, memo):
+    path = workdir / "fs.tar.zst"
+    layer = ansible.run(export_task(engine, container, path))[0]["archive"]["layer_sha256"]
+    checksum = sha256_of(path)
+
+    def evil(meta):
+        meta["config"]["Entrypoint"] = ["/bin/echo", "owned"]
+        meta["config"]["User"] = "nobody"
+
+    edit_sidecar(path, evil)
+    assert sha256_of(path) == checksum
+    image = unique + ":edited"
+    env = fresh_memo(tmp_path) if memo == "forgotten" else None
+    before = EngineSnapshot(engine, unique, [layer])
+    results = ansible.run(import_task(engine, path, image, check=True, checksum=checksum),
+                          import_task(engine, path, image, checksum=checksum), extra_env=env)
+    if memo == "forgotten":
+        # Nothing this host verified: the archive is read, and contradicts the sidecar.
+        for result in results:
+            assert_clean_failure(result, "does not describe the archive", "another configuration", "nothing was imported")
+        before.assert_unchanged()
+        return
+    # This host wrote the archive: the sidecar is not even consulted.
+    assert changed(results) == [True, True]
+    config = engine.inspect(image)["Config"]
+    assert not config.get("Entrypoint") and not config.get("User"), config
+    assert config["Cmd"] == CMD
+    again = ansible.run(import_task(engine, path, image, checksum=checksum))[0]
+    assert not again["changed"] and again["stats"]["archive_bytes_read"] == 0
+
+
+def test_a_sidecar_claiming_another_layer_imports_nothing(ansible, engine, container, unique, workdir, tmp_path):
+    first, second = workdir / "first.tar", workdir / "second.tar"
+    ansible.run(export_task(engine, container, first))
+    engine.run_once(container)
+    engine.put_file(container, "/added.txt", b"second\n")
+    layer = ansible.run(export_task(engine, container, second))[0]["archive"]["layer_sha256"]
+    image = unique + ":first"
+    assert ansible.run(import_task(engine, first, image))[0]["changed"]
+    claim = json.loads(sidecar_of(first).read_text())
+
+    def borrowed(meta):
+        # The second archive's sidecar, describing the first archive's content (an image the engine holds).
+        for key in ("layer", "snapshot", "config", "created", "platform"):
+            meta[key] = claim[key]
+
+    edit_sidecar(second, borrowed)
+    env = fresh_memo(tmp_path)
+    target = unique + ":second"
+    before = EngineSnapshot(engine, unique, [layer])
+    results = ansible.run(import_task(engine, second, target, check=True), import_task(engine, second, target),
+                          import_task(engine, second, image), extra_env=env)
+    for result in results:
+        assert_clean_failure(result, "does not describe the archive", "its layer is", "nothing was imported")
+    before.assert_unchanged()
+    # The same with a layer digest no image has: the import streams, and stops before the end.
+    edit_sidecar(second, lambda meta: meta["layer"].update(sha256="sha256:" + "0" * 64))
+    result = ansible.run(import_task(engine, second, target), extra_env=env)[0]
+    assert_clean_failure(result, "does not describe the archive", "nothing was imported")
+    before.assert_unchanged()
+    # Where this host remembers what it wrote, the sidecar is ignored, and a re-run costs nothing.
+    results = ansible.run(import_task(engine, second, target), import_task(engine, second, target))
+    assert changed(results) == [True, False]
+    assert results[1]["stats"]["archive_bytes_read"] == 0
+    assert engine.run_image(target, "second" + uuid.uuid4().hex[:8]).split()[-1] == "second"
+
+
+def test_an_archive_this_host_does_not_know_is_read_once_then_remembered(ansible, engine, container, unique, workdir, tmp_path):
+    path = workdir / "fs.tar.gz"
+    ansible.run(export_task(engine, container, path))
+    env = fresh_memo(tmp_path)
+    image = unique + ":cold"
+    results = ansible.run(*four(lambda c: import_task(engine, path, image, check=c)), extra_env=env)
+    assert changed(results) == [True, True, False, False]
+    read = [r["stats"]["archive_bytes_read"] for r in results]
+    assert read[0] == path.stat().st_size, "check mode decides on the archive itself, read once"
+    assert read[1] == path.stat().st_size and read[2:] == [0, 0]
+    # Export side: a stopped container whose archive this host does not know is exported and
+    # compared, the archive read to confirm its sidecar, and kept; after that, O(1) again.
+    env = fresh_memo(tmp_path)
+    results = ansible.run(export_task(engine, container, path, check=True), export_task(engine, container, path),
+                          export_task(engine, container, path), extra_env=env)
+    assert changed(results) == [False, False, False]
+    assert results[1]["stats"]["bytes_from_engine"] > 0 and results[1]["stats"]["archive_bytes_read"] > 0
+    assert results[2]["stats"]["bytes_from_engine"] == 0 and results[2]["stats"]["archive_bytes_read"] == 0
+
+
+def test_export_does_not_trust_an_edited_sidecar(ansible, engine, container, workdir, tmp_path):
+    path = workdir / "fs.tar"
+    first = ansible.run(export_task(engine, container, path))[0]
+    truth = json.loads(sidecar_of(path).read_text())
+    edit_sidecar(path, lambda meta: meta["layer"].update(sha256="sha256:" + "0" * 64))
+    # This host remembers what it wrote: the archive is current, and the sidecar is put back.
+    result = ansible.run(export_task(engine, container, path))[0]
+    assert not result["changed"] and result["stats"]["bytes_from_engine"] == 0
+    assert result["sidecar"]["layer"] == truth["layer"] == json.loads(sidecar_of(path).read_text())["layer"]
+    # A host that does not remember it exports again rather than believe the sidecar.
+    edit_sidecar(path, lambda meta: meta["layer"].update(sha256="sha256:" + "0" * 64))
+    results = ansible.run(export_task(engine, container, path, check=True), export_task(engine, container, path),
+                          extra_env=fresh_memo(tmp_path))
+    assert changed(results) == [True, True]
+    assert results[1]["archive"]["layer_sha256"] == first["archive"]["layer_sha256"]
+    assert json.loads(sidecar_of(path).read_text())["layer"] == truth["layer"]
+
+
 def test_absent(ansible, engine, container, workdir):
     path = workdir / "gone.tar"
     ansible.run(export_task(engine, container, path))
@@ -176,13 +361,6 @@ def test_absent(ansible, engine, container, workdir):
     results = ansible.run(dict(absent, check_mode=True), absent, absent)
     assert changed(results) == [True, True, False]
     assert list(workdir.iterdir()) == []
-
-
-def assert_clean_failure(result, *fragments):
-    assert result.get("failed"), result
-    assert "Traceback" not in result["msg"] and "\n" not in result["msg"].strip(), result["msg"]
-    for fragment in fragments:
-        assert fragment in result["msg"], result["msg"]
 
 
 def test_missing_container(ansible, engine, workdir):
@@ -195,27 +373,29 @@ def test_missing_container(ansible, engine, workdir):
 @pytest.mark.parametrize("with_sidecar", [True, False])
 def test_truncated_archive(ansible, engine, container, unique, workdir, name, with_sidecar):
     path = workdir / name
-    ansible.run(export_task(engine, container, path))
+    layer = ansible.run(export_task(engine, container, path))[0]["archive"]["layer_sha256"]
     if not with_sidecar:
         (workdir / (name + ".airgap.json")).unlink()
     with open(path, "r+b") as handle:
         handle.truncate(path.stat().st_size // 2)
-    before = engine.image_ids()
+    before = EngineSnapshot(engine, unique, [layer])
     result = ansible.run(import_task(engine, path, unique + ":cut"))[0]
     assert_clean_failure(result, "truncated")
-    assert engine.image_ids() == before
+    before.assert_unchanged()
 
 
 def test_flipped_byte_is_refused(ansible, engine, container, unique, workdir):
     path = workdir / "flip.tar"
-    ansible.run(export_task(engine, container, path))
+    layer = ansible.run(export_task(engine, container, path))[0]["archive"]["layer_sha256"]
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
-    before = engine.image_ids()
+    before = EngineSnapshot(engine, unique, [layer])
     result = ansible.run(import_task(engine, path, unique + ":flip"))[0]
-    assert_clean_failure(result, "nothing was imported")
-    assert engine.image_ids() == before
+    assert_clean_failure(result)
+    # The sidecar's layer digest no longer matches; or, when the byte fell in a header, the tar is corrupt.
+    assert "nothing was imported" in result["msg"].lower(), result["msg"]
+    before.assert_unchanged()
 
 
 @pytest.mark.parametrize("bad,fragment", [
@@ -226,11 +406,11 @@ def test_flipped_byte_is_refused(ansible, engine, container, unique, workdir):
 ])
 def test_bad_changes(ansible, engine, container, unique, workdir, bad, fragment):
     path = workdir / "fs.tar"
-    ansible.run(export_task(engine, container, path))
-    before = engine.image_ids()
+    layer = ansible.run(export_task(engine, container, path))[0]["archive"]["layer_sha256"]
+    before = EngineSnapshot(engine, unique, [layer])
     result = ansible.run(import_task(engine, path, unique + ":bad", changes=["USER nobody", bad]))[0]
     assert_clean_failure(result, "changes[1]", fragment)
-    assert engine.image_ids() == before
+    before.assert_unchanged()
 
 
 @pytest.mark.parametrize("content", [None, b"", b"not a tar at all" * 64])
@@ -238,8 +418,8 @@ def test_missing_or_corrupt_archive(ansible, engine, unique, workdir, content):
     path = workdir / "bad.tar"
     if content is not None:
         path.write_bytes(content)
-    before = engine.image_ids()
+    before = EngineSnapshot(engine, unique)
     result = ansible.run(import_task(engine, path, unique + ":bad"))[0]
     expected = {None: "does not exist", b"": "empty"}.get(content, "not a tar archive")
     assert_clean_failure(result, str(path), expected)
-    assert engine.image_ids() == before
+    before.assert_unchanged()

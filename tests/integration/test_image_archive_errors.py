@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 
 import pytest
+from ansible_runner_helper import assert_clean_failure
 
 MODULE = "airgap.docker.image_archive"
 
@@ -30,14 +31,6 @@ def saved_archive(ansible, engine, unique, workdir, name="good.tar"):
     result = ansible.run(task(engine, path, images=[unique + ":1"]))[0]
     assert result["changed"], result
     return path
-
-
-def assert_clean_failure(result, *fragments):
-    assert result.get("failed"), result
-    message = result["msg"]
-    assert "\n" not in message.strip() and "Traceback" not in message, message
-    for fragment in fragments:
-        assert fragment in message, message
 
 
 def test_engine_unreachable_names_the_address(ansible, workdir):

@@ -345,3 +345,155 @@ def parse_with_links(data):
 
     scanner = scan(data)
     return parse_layout(scanner.members, scanner.sizes, scanner.links)
+
+
+# Hand-made tar headers, for the formats and malformations tarfile does not write -------------
+
+END_OF_TAR = bytes(1024)
+
+
+def raw_header(name=b"member", size=0, typeflag=b"0", fmt="ustar", prefix=b"", linkname=b"", fields=None,
+               checksum="unsigned"):
+    """One 512-byte tar header, byte by byte.
+
+    fmt: "ustar" (magic "ustar\\0", version "00"), "gnu" ("ustar  \\0"), "star" (ustar magic with
+    the "tar\\0" trailer) or "v7" (no magic). prefix: bytes at offset 345 (a ustar or STAR name
+    prefix, a GNU header's atime and ctime). fields: {offset: bytes} written last, e.g. a size
+    field that is not octal. checksum: "unsigned", "signed" (Go accepts both) or raw bytes.
+    """
+    block = bytearray(512)
+    block[0:len(name)] = name
+    block[100:108] = b"0000644\0"
+    block[108:116] = b"0000000\0"
+    block[116:124] = b"0000000\0"
+    block[124:136] = b"%011o\0" % size if isinstance(size, int) else size
+    block[136:148] = b"00000000000\0"
+    block[156:157] = typeflag
+    block[157:157 + len(linkname)] = linkname
+    if fmt in ("ustar", "star"):
+        block[257:265] = b"ustar\x0000"
+    elif fmt == "gnu":
+        block[257:265] = b"ustar  \0"
+    if fmt != "v7":
+        block[329:345] = b"0000000\x000000000\0"
+    block[345:345 + len(prefix)] = prefix
+    if fmt == "star":
+        block[508:512] = b"tar\0"
+    for offset, value in (fields or {}).items():
+        block[offset:offset + len(value)] = value
+    block[148:156] = b" " * 8
+    if checksum == "unsigned":
+        block[148:156] = b"%06o\0 " % sum(block)
+    elif checksum == "signed":
+        block[148:156] = b"%06o\0 " % sum(byte - 256 if byte >= 128 else byte for byte in block)
+    else:
+        block[148:156] = checksum
+    return bytes(block)
+
+
+def raw_member(name, body=b"", **header):
+    """A regular member (header, body, padding) made with raw_header."""
+    header.setdefault("size", len(body))
+    return raw_header(name, **header) + body + bytes(-len(body) % 512)
+
+
+def pax_record(key, value):
+    """One PAX record `<length> <key>=<value>\\n`, its length counting itself."""
+    payload = b" %s=%s\n" % (key, value)
+    length = len(payload) + 1
+    while len(b"%d" % length) + len(payload) != length:
+        length += 1
+    return b"%d%s" % (length, payload)
+
+
+def pax_member(records, typeflag=b"x"):
+    """A PAX header member ('x' or 'g') carrying records ({key: value} or the raw body)."""
+    body = records if isinstance(records, bytes) else b"".join(pax_record(k, v) for k, v in records.items())
+    return raw_member(b"PaxHeaders/member", body, typeflag=typeflag)
+
+
+# Archives generated on the fly, for layer sizes that should not sit in memory --------------
+
+
+def _stream_layer(index, size):
+    """The chunks of a layer: a tar holding one file of `size` bytes."""
+    info = tarfile.TarInfo("data/layer-%d.bin" % index)
+    info.size, info.mtime, info.mode = size, 0, 0o644
+    yield info.tobuf(format=tarfile.PAX_FORMAT)
+    piece = (b"layer %06d " % index) * ((1 << 20) // 13 + 1)
+    remaining = size
+    while remaining:
+        chunk = piece[:min(remaining, 1 << 20)]
+        remaining -= len(chunk)
+        yield chunk
+    yield bytes(-size % 512) + END_OF_TAR
+
+
+def _stream_member(name, size, chunks):
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, 0, 0o644
+    yield info.tobuf(format=tarfile.PAX_FORMAT)
+    yield from chunks
+    yield bytes(-size % 512)
+
+
+class StreamedImage:
+    """A docker save archive of one image with `count` layers of `size` bytes each, produced as
+    chunks without holding a layer in memory (layer_chunks are generated twice: once to digest)."""
+
+    def __init__(self, count, size, tag="big:1"):
+        self.count, self.layer_size, self.tag = count, size, tag
+        self.layer_sizes, self.diff_ids = [], []
+        for index in range(count):
+            hasher, total = hashlib.sha256(), 0
+            for chunk in _stream_layer(index, size):
+                hasher.update(chunk)
+                total += len(chunk)
+            self.layer_sizes.append(total)
+            self.diff_ids.append("sha256:" + hasher.hexdigest())
+        self.spec = ImageSpec(tags=[tag], layers=[b""])  # for its config; the layers are replaced below
+        self.config_bytes = canonical(dict(self.spec.config, rootfs={"type": "layers", "diff_ids": self.diff_ids}))
+        self.config_digest = digest(self.config_bytes)
+
+    def chunks(self, layout):
+        """The archive's tar, in the layout docker save writes ("legacy" or "oci")."""
+        if layout == "legacy":
+            yield from self._legacy()
+        else:
+            yield from self._oci()
+        yield END_OF_TAR
+
+    def _layers(self, names):
+        for index, name in enumerate(names):
+            yield from _stream_member(name, self.layer_sizes[index], _stream_layer(index, self.layer_size))
+
+    def _legacy(self):
+        names = ["%064x/layer.tar" % (index + 1) for index in range(self.count)]
+        yield from self._layers(names)
+        config_name = sha256_hex(self.config_bytes) + ".json"
+        yield from _stream_member(config_name, len(self.config_bytes), [self.config_bytes])
+        manifest = json.dumps([{"Config": config_name, "RepoTags": [self.tag], "Layers": names}]).encode()
+        yield from _stream_member("manifest.json", len(manifest), [manifest])
+
+    def _oci(self):
+        names = ["blobs/sha256/" + diff_id[7:] for diff_id in self.diff_ids]
+        yield from self._layers(names)
+        manifest = canonical({"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": _descriptor(OCI_CONFIG, self.config_bytes),
+                              "layers": [{"mediaType": OCI_LAYER, "digest": d, "size": s} for d, s in zip(self.diff_ids, self.layer_sizes)]})
+        index = canonical({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                           "manifests": [dict(_descriptor(OCI_MANIFEST, manifest), annotations=_annotations(self.tag))]})
+        docker = json.dumps([{"Config": "blobs/sha256/" + self.config_digest[7:], "RepoTags": [self.tag], "Layers": names}]).encode()
+        for name, data in (("blobs/sha256/" + self.config_digest[7:], self.config_bytes), ("blobs/sha256/" + sha256_hex(manifest), manifest),
+                           ("index.json", index), ("manifest.json", docker), ("oci-layout", b'{"imageLayoutVersion":"1.0.0"}')):
+            yield from _stream_member(name, len(data), [data])
+
+
+def member_files(data):
+    """The regular members of a tar as {name: bytes}, to be changed and put back with files_archive."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        return {info.name: tar.extractfile(info).read() for info in tar if info.isreg()}
+
+
+def files_archive(files):
+    """A tar of {name: bytes}, with the directory entries docker save writes."""
+    return tar_bytes(_with_directories(files))

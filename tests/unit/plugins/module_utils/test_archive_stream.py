@@ -21,11 +21,13 @@ from ansible_collections.airgap.docker.plugins.module_utils.archive_stream impor
     held_back,
     read_archive,
     sniff_compression,
+    until_end_of_archive,
     write_archive,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.compression import GZIP, KINDS, NONE, ZSTD
 from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, SpaceError
 from ansible_collections.airgap.docker.plugins.module_utils.files import AtomicFile
+from ansible_collections.airgap.docker.plugins.module_utils.tarscan import TarScanner
 
 SUFFIX = {NONE: ".tar", GZIP: ".tar.gz", ZSTD: ".tar.zst"}
 # A tar with an image in it, plus incompressible bytes, cut into blocks of uneven sizes.
@@ -488,3 +490,51 @@ def test_commit_archive_stat_is_the_final_files_also_when_the_target_was_not_syn
     assert actual.st_size == 3000
     assert (calls[0].st_size, calls[0].st_mtime_ns) == (actual.st_size, actual.st_mtime_ns)
     assert sidecar.describes(sidecar.read_sidecar(path), actual)
+
+
+# until_end_of_archive ---------------------------------------------------------------------
+
+
+def _sent_until_end(data, block_size, verify=lambda: None):
+    scanner = TarScanner(lambda name, size: False)
+    sent = []
+    for block in until_end_of_archive(chunks(data, block_size), scanner, verify):
+        sent.append(bytes(block))
+    return b"".join(sent)
+
+
+@pytest.mark.parametrize("block_size", [512, 1000, 10_007, 1 << 20])
+def test_until_end_sends_the_tar_then_its_end_marker(block_size):
+    sent = _sent_until_end(TAR, block_size)
+    end = len(sent) - 1024
+    assert sent[end:] == b"\0" * 1024
+    assert TAR.startswith(sent[:end])
+    assert set(TAR[end:]) <= {0}
+
+
+@pytest.mark.parametrize("block_size", [512, 1000, 10_007, 1 << 20])
+def test_data_after_the_end_marker_is_never_sent(block_size):
+    """Issue 11, class 6: trailing bytes must not carry the marker to the engine before verification."""
+    trailing = TAR + b"garbage after the end" * 1000
+    sent = _sent_until_end(trailing, block_size)
+    assert b"garbage" not in sent
+    assert sent.endswith(b"\0" * 1024)
+
+
+@pytest.mark.parametrize("block_size", [512, 10_007, 1 << 20])
+def test_nothing_of_the_end_marker_leaves_before_verify(block_size):
+    """When verification fails, the engine has received the members but no end-of-archive marker."""
+    sent = []
+
+    def verify():
+        raise ArchiveError("mismatch")
+
+    scanner = TarScanner(lambda name, size: False)
+    with pytest.raises(ArchiveError):
+        for block in until_end_of_archive(chunks(TAR + b"trailer" * 100, block_size), scanner, verify):
+            sent.append(bytes(block))
+    body = b"".join(sent)
+    assert len(body) == scanner.end_offset
+    assert TAR.startswith(body)
+    # What was sent ends on a member boundary and holds no all-zero header block.
+    assert len(body) % 512 == 0

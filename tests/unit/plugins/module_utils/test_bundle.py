@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 import os
 import shutil
+import stat
+import time
 
 import pytest
 
-from ansible_collections.airgap.docker.plugins.module_utils import bundle
+from ansible_collections.airgap.docker.plugins.module_utils import bundle, files
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, InvalidInput
 
 LAYER = "sha256:" + "ab" * 32
@@ -176,7 +179,7 @@ def test_read_manifest_refuses_foreign_and_future_documents(tmp_path):
     with pytest.raises(ArchiveError, match="schema 3"):
         bundle.read_manifest(str(tmp_path))
     (tmp_path / "manifest.json").write_text('{"kind": "airgap.docker/bundle", "schema": 1, "archives": [{"path": "../x"}]}')
-    with pytest.raises(InvalidInput):
+    with pytest.raises(ArchiveError, match=r"archives\[0\]\.path is not a path inside a bundle"):
         bundle.read_manifest(str(tmp_path))
 
 
@@ -184,12 +187,18 @@ def test_read_manifest_refuses_foreign_and_future_documents(tmp_path):
 def private_cache(tmp_path, monkeypatch):
     """The checksum memo goes to the user's cache directory; keep it in the test's."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("AIRGAP_DOCKER_CACHE", raising=False)
 
 
 def test_memo_lives_outside_the_bundle(tmp_path):
     path = bundle.verified_cache_path(str(tmp_path / "bundle"))
     assert path.startswith(str(tmp_path / "cache" / "airgap.docker" / "verified"))
     assert bundle.verified_cache_path(str(tmp_path / "bundle")) == path != bundle.verified_cache_path(str(tmp_path / "other"))
+
+
+def test_memo_follows_the_collections_cache_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRGAP_DOCKER_CACHE", str(tmp_path / "elsewhere"))
+    assert bundle.verified_cache_path(str(tmp_path / "bundle")).startswith(str(tmp_path / "elsewhere" / "verified") + os.sep)
 
 
 def test_verified_cache_skips_rehashing_until_the_file_changes(tmp_path):
@@ -232,3 +241,261 @@ def test_memo_that_cannot_be_written_is_skipped(tmp_path, monkeypatch):
     cache.save()  # cannot be written: no error, the memo is only an optimization
     assert not os.path.exists(cache.path)
     assert not cache.dirty
+
+
+# Manifest shapes: one sentence naming the field, never a traceback ----------------------------
+
+
+def good_manifest():
+    full = bundle.archive_entry("images/a.tar.zst", image_sidecar())[0]
+    snap = bundle.archive_entry("containers/web.tar.zst", container_sidecar(), "demo/web:snap")[0]
+    return bundle.build_manifest([full, thin_entry(), snap], {"host": "src", "baseline": ["a:0"]})
+
+
+def test_a_manifest_this_module_writes_passes_its_own_checks():
+    manifest = good_manifest()
+    assert bundle.parse_manifest(bundle.encode(manifest), "m") == manifest
+
+
+def _set(document, dotted, value):
+    *parents, last = dotted.split(".")
+    for part in parents:
+        document = document[int(part)] if isinstance(document, list) else document[part]
+    if isinstance(document, list):
+        document[int(last)] = value
+    elif value is _DELETE:
+        del document[last]
+    else:
+        document[last] = value
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize("field, value, named", [
+    ("schema", True, "schema True"),
+    ("schema", "1", "schema '1'"),
+    ("created", 5, "created is not a string"),
+    ("source", [], "source is not an object"),
+    ("source.host", ["x"], "source.host is not a string"),
+    ("source.baseline", "a:0", "source.baseline is not a list"),
+    ("source.baseline", [1], "source.baseline is not a list of strings"),
+    ("archives", {}, "archives is not a list"),
+    ("archives.0", "images/a.tar.zst", r"archives\[0\] is not an object"),
+    ("archives.0.path", 7, r"archives\[0\]\.path is not a string"),
+    ("archives.0.path", "images/../x", r"archives\[0\]\.path is not a path inside a bundle"),
+    ("archives.0.kind", "layers", r"archives\[0\]\.kind is neither"),
+    ("archives.0.size", "10", "without size and sha256"),
+    ("archives.0.size", -1, "without size and sha256"),
+    ("archives.0.size", True, "without size and sha256"),
+    ("archives.0.sha256", "ZZ" * 32, r"archives\[0\]\.sha256 is not a SHA-256"),
+    ("archives.0.sha256", _DELETE, r"archives\[0\]\.sha256 is not a SHA-256"),
+    ("archives.0.sidecar", "x", r"archives\[0\]\.sidecar is not an object"),
+    ("archives.0.sidecar", _DELETE, r"archives\[0\]\.sidecar is missing"),
+    ("archives.0.sidecar.path", "containers/other.json", r"archives\[0\]\.sidecar\.path is not containers/web"),
+    ("archives.0.sidecar.sha256", 5, r"archives\[0\]\.sidecar\.sha256 is not a SHA-256"),
+    ("archives.0.config", ["Env"], r"archives\[0\]\.config is not an object"),
+    ("archives.0.images", {}, r"archives\[0\]\.images is not a list"),
+    ("archives.0.images", [], r"archives\[0\]\.images does not name the one image"),
+    ("archives.1.delta_of", 3, r"archives\[1\]\.delta_of is not a string"),
+    ("archives.1.request", "a:1", r"archives\[1\]\.request is not a list"),
+    ("archives.1.images.0", None, r"archives\[1\]\.images\[0\] is not an object"),
+    ("archives.1.images.0.tags", "a:1", r"archives\[1\]\.images\[0\]\.tags is not a list"),
+    ("archives.1.images.0.tags", [["a:1"]], r"archives\[1\]\.images\[0\]\.tags is not a list of strings"),
+    ("archives.1.images.0.diff_ids", [None], r"images\[0\]\.diff_ids is not a list of strings"),
+    ("archives.1.images.0.fingerprint", {}, r"images\[0\]\.fingerprint is not a string"),
+    ("archives.1.images.0.omitted_layers", "1", r"images\[0\]\.omitted_layers is not a whole number"),
+    ("archives.1.images.0.size", -5, r"images\[0\]\.size is not a whole number"),
+])
+def test_a_manifest_of_another_shape_is_one_sentence(field, value, named):
+    manifest = good_manifest()  # archives sorted: containers/web, images/a+delta1, images/a
+    _set(manifest, field, value)
+    with pytest.raises(ArchiveError, match=named) as info:
+        bundle.parse_manifest(json.dumps(manifest).encode(), "/b/manifest.json")
+    assert info.value.msg.startswith("/b/manifest.json ") and info.value.msg.endswith(".")
+
+
+def test_a_delta_of_on_a_container_and_a_listed_twice_path_are_refused():
+    manifest = good_manifest()
+    manifest["archives"][0]["delta_of"] = "images/a.tar.zst"
+    with pytest.raises(ArchiveError, match=r"archives\[0\]\.delta_of is set on a container archive"):
+        bundle.check_manifest(manifest, "m")
+    manifest = good_manifest()
+    manifest["archives"].append(copy.deepcopy(manifest["archives"][1]))
+    with pytest.raises(ArchiveError, match=r"lists images/a\+delta1\.tar\.zst twice"):
+        bundle.check_manifest(manifest, "m")
+
+
+@pytest.mark.parametrize("depth", [65, 100_000])
+def test_a_deeply_nested_manifest_is_refused_at_once(depth):
+    manifest = good_manifest()
+    nested = bundle.encode(manifest).replace(b'"Cmd"', b'"Deep": ' + b"[" * depth + b"]" * depth + b', "Cmd"', 1)
+    started = time.monotonic()
+    with pytest.raises(ArchiveError, match="nested deeper than 64 levels"):
+        bundle.parse_manifest(nested, "m")
+    assert time.monotonic() - started < 1
+
+
+@pytest.mark.parametrize("data, problem", [(b"\xff\xfe", "is not JSON"), (b"[]", "not an airgap.docker bundle manifest"),
+                                           (b"1" * 5000, "is not JSON")])
+def test_what_is_not_a_manifest_is_one_sentence(data, problem):
+    with pytest.raises(ArchiveError, match=problem):
+        bundle.parse_manifest(data, "m")
+
+
+def test_an_oversized_document_is_refused_before_it_is_read_whole(tmp_path, monkeypatch):
+    monkeypatch.setattr(bundle, "MAX_DOCUMENT_BYTES", 1024)
+    (tmp_path / "manifest.json").write_bytes(b" " * 1025)
+    with pytest.raises(ArchiveError, match="larger than 0 MiB"):
+        bundle.read_manifest_bytes(str(tmp_path))
+    (tmp_path / "manifest.json").unlink()
+    (tmp_path / "manifest.json").mkdir()
+    with pytest.raises(ArchiveError, match="is not a regular file"):
+        bundle.read_manifest_bytes(str(tmp_path))
+
+
+def test_sums_check_the_raw_manifest_before_it_is_parsed(tmp_path):
+    manifest = good_manifest()
+    data = bundle.encode(manifest)
+    bundle.check_manifest_line(str(tmp_path), b"no SHA256SUMS: nothing to check")
+    (tmp_path / "SHA256SUMS").write_bytes(bundle.render_sums(manifest, data))
+    bundle.check_manifest_line(str(tmp_path), data)
+    hostile = b"[" * 100_000
+    with pytest.raises(ChecksumMismatch, match=r"disagrees with manifest\.json for manifest\.json"):
+        bundle.check_manifest_line(str(tmp_path), hostile)
+    (tmp_path / "SHA256SUMS").write_bytes(bundle.render_sums(manifest, data).replace(b"manifest.json", b"other.json"))
+    with pytest.raises(ChecksumMismatch):
+        bundle.check_manifest_line(str(tmp_path), data)
+
+
+def test_a_thin_archive_of_another_image_config_is_not_kept():
+    full = bundle.archive_entry("images/a.tar.zst", image_sidecar())[0]
+    other = image_sidecar(sha="33" * 32)
+    other["images"][0]["config_digest"] = "sha256:" + "00" * 32  # same fingerprint and tags, another config
+    thin = bundle.archive_entry("images/a+delta1.tar.zst", other, delta_of="images/a.tar.zst")[0]
+    assert bundle.deltas_to_keep(bundle.build_manifest([full, thin], {}), [full]) == []
+
+
+def test_a_thin_archive_of_a_thin_archive_is_not_kept():
+    thin = thin_entry()
+    deeper = thin_entry(full="images/a+delta1.tar.zst", path="images/a+delta1+delta1.tar.zst")
+    assert bundle.deltas_to_keep(bundle.build_manifest([thin, deeper], {}), [thin]) == []
+
+
+@pytest.mark.parametrize("sidecar", [
+    {"schema": 1, "kind": "images", "archive": [], "images": []},
+    {"schema": 1, "kind": "images", "archive": {}, "images": {}},
+    {"schema": 1, "kind": "images", "archive": {}, "images": ["x"]},
+    {"schema": 1, "kind": "images", "archive": {}, "images": [{"tags": "a:1"}]},
+])
+def test_a_sidecar_of_another_shape_is_one_sentence(sidecar):
+    with pytest.raises(InvalidInput, match="does not have the shape"):
+        bundle.archive_entry("images/a.tar", sidecar)
+
+
+def test_bundle_directories_are_created_private(tmp_path):
+    old = os.umask(0o022)
+    try:
+        bundle.ensure_directories(str(tmp_path / "deep" / "bundle"))
+    finally:
+        os.umask(old)
+    for name in ("bundle", "bundle/images", "bundle/containers"):
+        assert stat.S_IMODE(os.stat(tmp_path / "deep" / name).st_mode) == 0o700
+    os.chmod(tmp_path / "deep" / "bundle", 0o750)  # chosen by the operator: kept
+    bundle.ensure_directories(str(tmp_path / "deep" / "bundle"))
+    assert stat.S_IMODE(os.stat(tmp_path / "deep" / "bundle").st_mode) == 0o750
+
+
+# The memo: identity from the file that was hashed ----------------------------------------------
+
+
+def test_a_file_swapped_while_it_is_hashed_is_not_vouched_for(tmp_path, monkeypatch):
+    (tmp_path / "images").mkdir()
+    archive = tmp_path / "images" / "a.tar"
+    archive.write_bytes(b"good")
+    real = bundle.hash_open_file
+
+    def swap_after_hashing(handle):
+        result = real(handle)
+        planted = tmp_path / "images" / "planted"
+        planted.write_bytes(b"evil")
+        os.rename(planted, archive)  # between the hash and any look at the path
+        return result
+
+    monkeypatch.setattr(bundle, "hash_open_file", swap_after_hashing)
+    cache = bundle.VerifiedCache(str(tmp_path))
+    assert cache.sha256("images/a.tar", str(archive))[0] == hashlib.sha256(b"good").hexdigest()
+    monkeypatch.setattr(bundle, "hash_open_file", real)
+    digest, _size, computed = cache.sha256("images/a.tar", str(archive))
+    assert computed and digest == hashlib.sha256(b"evil").hexdigest()
+
+
+def test_a_file_that_changes_while_it_is_hashed_is_not_remembered(tmp_path, monkeypatch):
+    (tmp_path / "images").mkdir()
+    archive = tmp_path / "images" / "a.tar"
+    archive.write_bytes(b"good")
+    monkeypatch.setattr(bundle, "hash_open_file", lambda handle: ("0" * 64, 4, None))
+    cache = bundle.VerifiedCache(str(tmp_path))
+    cache.sha256("images/a.tar", str(archive))
+    assert "images/a.tar" not in cache.entries
+
+
+def test_a_missing_file_is_one_sentence(tmp_path):
+    with pytest.raises(ArchiveError, match="missing from the bundle"):
+        bundle.VerifiedCache(str(tmp_path)).sha256("images/a.tar", str(tmp_path / "images" / "a.tar"))
+
+
+def test_the_memo_remembers_the_manifest_it_wrote(tmp_path):
+    cache = bundle.VerifiedCache(str(tmp_path))
+    cache.wrote("manifest.json", bundle.sha256_bytes(b"ours"))
+    cache.save()
+    again = bundle.VerifiedCache(str(tmp_path))
+    assert again.wrote_this("manifest.json", b"ours") and not again.wrote_this("manifest.json", b"planted")
+    assert stat.S_IMODE(os.stat(again.path).st_mode) == 0o600
+
+
+def test_a_memo_others_may_write_is_ignored(tmp_path):
+    cache = bundle.VerifiedCache(str(tmp_path))
+    cache.wrote("manifest.json", bundle.sha256_bytes(b"ours"))
+    cache.save()
+    os.chmod(os.path.dirname(cache.path), 0o777)
+    shared = bundle.VerifiedCache(str(tmp_path))
+    assert not shared.wrote_this("manifest.json", b"ours")
+    shared.wrote("manifest.json", bundle.sha256_bytes(b"other"))
+    shared.save()  # not written into a directory others may write to
+    os.chmod(os.path.dirname(cache.path), 0o700)
+    assert bundle.VerifiedCache(str(tmp_path)).wrote_this("manifest.json", b"ours")
+
+
+def test_a_memo_of_an_earlier_version_still_counts(tmp_path):
+    (tmp_path / "images").mkdir()
+    archive = tmp_path / "images" / "a.tar"
+    archive.write_bytes(b"one")
+    path = bundle.verified_cache_path(str(tmp_path))
+    os.makedirs(os.path.dirname(path), mode=0o700)
+    with open(path, "wb") as handle:
+        handle.write(bundle.encode({"images/a.tar": {"stat": files.stat_identity(os.stat(archive)), "sha256": "ab" * 32}}))
+    assert bundle.VerifiedCache(str(tmp_path)).sha256("images/a.tar", str(archive)) == ("ab" * 32, 3, False)
+
+
+@pytest.mark.parametrize("content", [b"[" * 100_000, b"not json", b'{"files": []}'])
+def test_a_damaged_memo_is_an_empty_one(tmp_path, content):
+    path = bundle.verified_cache_path(str(tmp_path))
+    os.makedirs(os.path.dirname(path), mode=0o700)
+    with open(path, "wb") as handle:
+        handle.write(content)
+    cache = bundle.VerifiedCache(str(tmp_path))
+    assert not cache.wrote_this("manifest.json", b"x")
+
+
+def test_a_fifo_in_place_of_a_bundle_file_is_refused_at_once(tmp_path):
+    os.mkfifo(tmp_path / "manifest.json")
+    with pytest.raises(ArchiveError, match="is not a regular file"):
+        bundle.read_manifest_bytes(str(tmp_path))
+    (tmp_path / "images").mkdir()
+    os.mkfifo(tmp_path / "images" / "a.tar")
+    with pytest.raises(ArchiveError, match="is not a regular file"):
+        bundle.VerifiedCache(str(tmp_path)).sha256("images/a.tar", str(tmp_path / "images" / "a.tar"))
+    os.symlink(tmp_path / "nowhere", tmp_path / "SHA256SUMS")
+    with pytest.raises(ArchiveError, match="SHA256SUMS does not exist"):
+        bundle.read_sums(str(tmp_path))

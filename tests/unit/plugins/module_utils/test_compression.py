@@ -7,12 +7,17 @@ from __future__ import annotations
 
 import gzip
 import io
+import shutil
+import subprocess
+import time
 import tracemalloc
 import zlib
 
 import pytest
 import zstandard
 from archive_factory import ImageSpec, chunks, legacy_archive, random_bytes, tar_bytes
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ansible_collections.airgap.docker.plugins.module_utils import compression
 from ansible_collections.airgap.docker.plugins.module_utils.compression import (
@@ -349,8 +354,9 @@ def test_corrupt_gzip(offset):
 
 
 def test_gzip_garbage_after_members_is_an_error():
-    with pytest.raises(ArchiveError, match="corrupt"):
+    with pytest.raises(ArchiveError) as info:
         decompress(gzip.compress(b"data") + b"this is no gzip member", GZIP)
+    assert info.value.msg == "The gzip stream has bytes after its member 1 that are not a gzip member (incorrect header check)."
 
 
 @pytest.mark.parametrize("cut", [4, "half", -1])
@@ -458,3 +464,324 @@ def test_source_is_read_in_bounded_pieces(zeros_64m):
     source = Recording(streams[GZIP])
     read_all(compression.open_reader(source, GZIP))
     assert source.sizes and all(0 < s <= MIB for s in source.sizes)
+
+
+# gzip: one sentence for each way a stream is bad (issue 11, class 9) -------------------------
+
+
+def gzip_member(data):
+    return gzip.compress(data, mtime=0)
+
+
+def gzip_problem(stream):
+    with pytest.raises(ArchiveError) as info:
+        decompress(stream, GZIP)
+    return info.value.msg
+
+
+GOOD = gzip_member(b"first member")
+
+
+@pytest.mark.parametrize("stream, text", [
+    (b"\x1f\x8b\x09" + GOOD[3:], "The gzip stream is corrupt in member 1 (unknown compression method)."),
+    (b"\x1f\x8b\x08\xe0" + GOOD[4:], "The gzip stream is corrupt in member 1 (unknown header flags set)."),
+    (b"\x1f\x8b\x08\x02" + GOOD[4:10] + b"\0\0" + GOOD[10:], "The gzip stream is corrupt in member 1 (header crc mismatch)."),
+    (zlib.compress(b"a zlib stream, not gzip"), "The gzip stream is corrupt in member 1 (incorrect header check)."),
+    (GOOD[:-8] + bytes([GOOD[-8] ^ 1]) + GOOD[-7:], "The gzip stream is corrupt in member 1 (incorrect data check)."),
+    (GOOD[:-1] + bytes([GOOD[-1] ^ 1]), "The gzip stream is corrupt in member 1 (incorrect length check)."),
+    (GOOD + GOOD[:-8] + b"\0\0\0\0" + GOOD[-4:], "The gzip stream is corrupt in member 2 (incorrect data check)."),
+])
+def test_gzip_bad_member(stream, text):
+    assert gzip_problem(stream) == text
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3, 5, 9, 10, 11, len(GOOD) - 1])
+def test_gzip_truncated_header_or_body(cut):
+    assert gzip_problem(GOOD[:cut]) == "The gzip stream is truncated."
+    assert gzip_problem(GOOD + GOOD + GOOD[:cut]) == "The gzip stream is truncated."
+
+
+@pytest.mark.parametrize("trailer, members", [
+    (b"\0" * 512, 1),  # tape padding: gzip warns, Go (and so Docker) refuses
+    (b"garbage", 1),
+    (b"\x1f", 1),  # half a magic is truncation, see below
+    (zlib.compress(b"zlib"), 1),  # zlib's automatic header detection would have accepted this
+    (b"PK\x03\x04", 2),
+])
+def test_gzip_bytes_after_the_last_member(trailer, members):
+    stream = GOOD * members + trailer
+    if trailer == b"\x1f":
+        assert gzip_problem(stream) == "The gzip stream is truncated."
+        return
+    assert gzip_problem(stream) == \
+        "The gzip stream has bytes after its member %d that are not a gzip member (incorrect header check)." % members
+
+
+def test_gzip_many_empty_members_take_bounded_time():
+    stream = gzip_member(b"") * 50_000 + gzip_member(b"end")  # about 1 MiB
+    started = time.monotonic()
+    assert decompress(stream, GZIP) == b"end"
+    assert time.monotonic() - started < 5
+
+
+# zstd windows through the reader (issue 11, class 9) ------------------------------------------
+
+needs_zstd_cli = pytest.mark.skipif(shutil.which("zstd") is None, reason="the zstd command is not installed")
+WINDOW_DATA = b"window test " * 20_000 + random_bytes(7, 100_000)
+
+
+def zstd_cli(tmp_path, *options, stdin=True):
+    """The zstd command's output for WINDOW_DATA; from stdin the content size is unknown, so the
+    window is the one asked for (from a file, zstd shrinks it to the file's size)."""
+    source = tmp_path / "data"
+    source.write_bytes(WINDOW_DATA)
+    with source.open("rb") as data:
+        command = ["zstd", "-q", "-c", *options] + ([] if stdin else [str(source)])
+        return subprocess.run(command, stdin=data if stdin else subprocess.DEVNULL, stdout=subprocess.PIPE, check=True).stdout
+
+
+def zstd_problem(stream):
+    with pytest.raises(ArchiveError) as info:
+        decompress(stream, ZSTD)
+    return info.value.msg
+
+
+@needs_zstd_cli
+def test_zstd_long_31_from_a_pipe_is_refused_naming_the_window(tmp_path):
+    stream = zstd_cli(tmp_path, "--long=31")
+    assert zstandard.get_frame_parameters(stream).window_size == 1 << 31
+    message = zstd_problem(stream)
+    assert message == ("The zstd stream needs a 2 GiB window to be decompressed, more than the 16 MiB this collection "
+                       "allows; re-compress it with a smaller window, for example with: zstd -d --long=31 -c OLD.tar.zst "
+                       "| zstd -o NEW.tar.zst.")
+
+
+@needs_zstd_cli
+def test_zstd_recompressed_as_the_message_says_is_read(tmp_path):
+    big = tmp_path / "old.tar.zst"
+    big.write_bytes(zstd_cli(tmp_path, "--long=31"))
+    recompressed = subprocess.run("zstd -q -d --long=31 -c %s | zstd -q -c" % big, shell=True, stdout=subprocess.PIPE,
+                                  check=True).stdout
+    assert decompress(recompressed, ZSTD) == WINDOW_DATA
+
+
+@needs_zstd_cli
+@pytest.mark.parametrize("options, window", [
+    (["-19"], 8 * MIB),  # the largest window of the levels without --ultra
+    (["--long=24"], 16 * MIB),  # the cap itself
+], ids=["19", "long=24"])
+def test_zstd_windows_up_to_the_cap_are_read(tmp_path, options, window):
+    stream = zstd_cli(tmp_path, *options)
+    assert zstandard.get_frame_parameters(stream).window_size == window
+    assert decompress(stream, ZSTD) == WINDOW_DATA
+
+
+@needs_zstd_cli
+@pytest.mark.parametrize("options", [["--long=25"], ["--ultra", "-20"]], ids=["long=25", "ultra-20"])
+def test_zstd_windows_twice_the_cap_are_refused_naming_the_window(tmp_path, options):
+    """What `zstd --ultra -20` writes from a pipe: 32 MiB, twice the cap (issue 11, class 9)."""
+    stream = zstd_cli(tmp_path, *options)
+    assert zstandard.get_frame_parameters(stream).window_size == 1 << 25
+    assert zstd_problem(stream) == ("The zstd stream needs a 32 MiB window to be decompressed, more than the 16 MiB this "
+                                    "collection allows; re-compress it with a smaller window, for example with: zstd -d "
+                                    "--long=25 -c OLD.tar.zst | zstd -o NEW.tar.zst.")
+
+
+@needs_zstd_cli
+@pytest.mark.parametrize("options", [["--long=26"], ["--ultra", "-21"]], ids=["long=26", "ultra-21"])
+def test_zstd_64_mib_windows_are_refused_naming_the_window(tmp_path, options):
+    """What `zstd --ultra -21` writes from a pipe: 64 MiB, four times the cap."""
+    stream = zstd_cli(tmp_path, *options)
+    assert zstandard.get_frame_parameters(stream).window_size == 1 << 26
+    assert zstd_problem(stream) == ("The zstd stream needs a 64 MiB window to be decompressed, more than the 16 MiB this "
+                                    "collection allows; re-compress it with a smaller window, for example with: zstd -d "
+                                    "--long=26 -c OLD.tar.zst | zstd -o NEW.tar.zst.")
+
+
+@needs_zstd_cli
+@pytest.mark.parametrize("options", [["--long=27"], ["--long"], ["--ultra", "-22"]], ids=["long=27", "long", "ultra-22"])
+def test_zstd_128_mib_windows_are_refused_naming_the_window(tmp_path, options):
+    """What `zstd --long` and `zstd --ultra -22` write from a pipe: eight times the cap (issue 11, class 9)."""
+    stream = zstd_cli(tmp_path, *options)
+    assert zstandard.get_frame_parameters(stream).window_size == 1 << 27
+    assert zstd_problem(stream) == ("The zstd stream needs a 128 MiB window to be decompressed, more than the 16 MiB this "
+                                    "collection allows; re-compress it with a smaller window, for example with: zstd -d "
+                                    "--long=27 -c OLD.tar.zst | zstd -o NEW.tar.zst.")
+
+
+@needs_zstd_cli
+def test_zstd_long_31_of_a_small_file_is_read(tmp_path):
+    """From a file of known size zstd writes no larger window than the file: nothing to refuse."""
+    assert decompress(zstd_cli(tmp_path, "--long=31", stdin=False), ZSTD) == WINDOW_DATA
+
+
+@needs_zstd_cli
+def test_zstd_long_28_is_refused(tmp_path):
+    assert zstd_problem(zstd_cli(tmp_path, "--long=28")).startswith("The zstd stream needs a 256 MiB window")
+
+
+def library_frame(window_log, data=WINDOW_DATA):
+    params = zstandard.ZstdCompressionParameters(window_log=window_log, write_checksum=1)
+    sink = io.BytesIO()
+    writer = zstandard.ZstdCompressor(compression_params=params).stream_writer(sink, closefd=False)
+    writer.write(data)
+    writer.flush(zstandard.FLUSH_FRAME)
+    return sink.getvalue()
+
+
+def test_zstd_library_windows():
+    assert decompress(library_frame(24), ZSTD) == WINDOW_DATA
+    assert zstd_problem(library_frame(25)).startswith("The zstd stream needs a 32 MiB window to be decompressed")
+    assert zstd_problem(library_frame(26)).startswith("The zstd stream needs a 64 MiB window to be decompressed")
+    assert zstd_problem(library_frame(27)).startswith("The zstd stream needs a 128 MiB window to be decompressed")
+    assert zstd_problem(library_frame(31)).startswith("The zstd stream needs a 2 GiB window to be decompressed")
+    assert zstd_problem(library_frame(28)).startswith("The zstd stream needs a 256 MiB window to be decompressed")
+
+
+def test_zstd_large_window_is_refused_before_anything_is_decoded():
+    """Its body is garbage, yet the message is about the window: nothing was decoded; and a good
+    frame before it in the same read gives no output either."""
+    big = (0xFD2FB528).to_bytes(4, "little") + b"\x00" + bytes([(31 - 10) << 3]) + b"\xff" * 5000
+    assert zstd_problem(big).startswith("The zstd stream needs a 2 GiB window")
+    reader = compression.open_reader(io.BytesIO(zstandard.ZstdCompressor().compress(b"first") + big), ZSTD)
+    with pytest.raises(ArchiveError, match="2 GiB window"):
+        reader.read()
+
+
+def test_zstd_large_window_in_a_later_frame():
+    """Frames are checked as their headers arrive: a first frame longer than one read of the
+    decoder is delivered, the next one is refused at its header."""
+    data = random_bytes(8, 400_000)
+    reader = compression.open_reader(io.BytesIO(zstandard.ZstdCompressor(write_checksum=True).compress(data) + library_frame(30)), ZSTD)
+    delivered = b""
+    with pytest.raises(ArchiveError, match="needs a 1 GiB window"):
+        while True:
+            delivered += reader.read(65_536)
+    assert delivered and data.startswith(delivered)
+
+
+def test_zstd_decoder_limit_is_the_cap(monkeypatch):
+    """The tracker and the decoder agree: were the tracker silent, the decoder would still refuse."""
+    monkeypatch.setattr(compression.ZstdFrameTracker, "_check_window", lambda self, window: None)
+    assert decompress(library_frame(24), ZSTD) == WINDOW_DATA
+    with pytest.raises(ArchiveError, match="corrupt"):
+        decompress(library_frame(25), ZSTD)
+
+
+@pytest.mark.parametrize("level, window", [(-7, 512 * 1024), (3, 2 * MIB), (19, 8 * MIB), (20, 16 * MIB), (21, 16 * MIB), (22, 16 * MIB)])
+def test_our_zstd_windows_stay_within_the_cap(level, window):
+    """Levels 20 to 22 ask for 32 to 128 MiB windows: our writer caps them, so what it writes is always read back."""
+    stream = compress(WINDOW_DATA, ZSTD, level)
+    assert zstandard.get_frame_parameters(stream).window_size == window <= compression.ZSTD_MAX_WINDOW
+    assert decompress(stream, ZSTD) == WINDOW_DATA
+
+
+# properties: any input gives ArchiveError or the right data, in bounded time ------------------
+
+
+COMPRESSORS = {
+    GZIP: lambda data: gzip.compress(data, mtime=0),
+    ZSTD: lambda data: zstandard.ZstdCompressor(write_checksum=True).compress(data),
+}
+MAGICS = {GZIP: b"\x1f\x8b", ZSTD: b"\x28\xb5\x2f\xfd"}
+PROPERTY = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+READ_CAP = 64 * MIB  # random bytes can describe a lot of output; the property is about errors, not size
+
+
+def outcome(stream, kind):
+    """The decompressed bytes (up to READ_CAP) or the ArchiveError; any other exception fails."""
+    started = time.monotonic()
+    reader = compression.open_reader(io.BytesIO(stream), kind)
+    blocks, total = [], 0
+    try:
+        while total < READ_CAP:
+            block = reader.read(MIB)
+            if not block:
+                break
+            assert len(block) <= MIB
+            blocks.append(block)
+            total += len(block)
+    except ArchiveError as exc:
+        assert exc.msg.endswith(".") and "\n" not in exc.msg
+        return exc
+    finally:
+        assert time.monotonic() - started < 5
+    return b"".join(blocks)
+
+
+PIECES = st.lists(st.one_of(st.binary(max_size=300), st.sampled_from([b"\0" * 5000, b"ab" * 3000])), min_size=1, max_size=3)
+
+
+@PROPERTY
+@given(st.sampled_from([GZIP, ZSTD]), st.binary(max_size=2048), st.booleans())
+def test_random_bytes(kind, data, with_magic):
+    outcome((MAGICS[kind] if with_magic else b"") + data, kind)
+
+
+@PROPERTY
+@given(st.sampled_from([GZIP, ZSTD]), PIECES, st.data())
+def test_random_truncation(kind, pieces, draw):
+    members = [COMPRESSORS[kind](piece) for piece in pieces]
+    stream = b"".join(members)
+    cut = draw.draw(st.integers(min_value=0, max_value=len(stream)))
+    ends = {sum(len(member) for member in members[:count]): b"".join(pieces[:count]) for count in range(len(members) + 1)}
+    result = outcome(stream[:cut], kind)
+    if cut in ends:
+        assert result == ends[cut]  # a cut between members is a shorter, complete stream
+    else:
+        assert isinstance(result, ArchiveError) and "truncated" in result.msg
+
+
+@PROPERTY
+@given(st.sampled_from([GZIP, ZSTD]), PIECES, st.data())
+def test_random_damage(kind, pieces, draw):
+    """gzip members carry a CRC-32 and our zstd frames a checksum: damage is refused or harmless."""
+    stream = bytearray(b"".join(COMPRESSORS[kind](piece) for piece in pieces))
+    position = draw.draw(st.integers(min_value=0, max_value=len(stream) - 1))
+    stream[position] ^= draw.draw(st.integers(min_value=1, max_value=255))
+    result = outcome(bytes(stream), kind)
+    assert isinstance(result, ArchiveError) or result == b"".join(pieces)
+
+
+@PROPERTY
+@given(st.integers(min_value=0, max_value=255), st.binary(max_size=64), st.booleans())
+def test_random_zstd_frame_headers(descriptor, rest, single_segment):
+    """Any frame descriptor and header bytes: a frame, or one sentence (window, corrupt, truncated)."""
+    descriptor = descriptor | 0x20 if single_segment else descriptor
+    outcome(b"\x28\xb5\x2f\xfd" + bytes([descriptor]) + rest, ZSTD)
+
+
+# decompression bombs ------------------------------------------------------------------------
+
+
+def _zeros_stream(size):
+    writer = zstandard.ZstdCompressor(level=3).compressobj()
+    piece = bytes(1 << 20)
+    parts = [writer.compress(piece) for _unused in range(size >> 20)]
+    return b"".join(parts) + writer.flush()
+
+
+def test_a_zstd_bomb_is_refused_once_it_expands_past_the_allowance():
+    stream = _zeros_stream(compression.EXPANSION_ALLOWANCE + (64 << 20))
+    assert len(stream) * compression.MAX_EXPANSION < 64 << 20  # a few KiB: far past the ratio
+    reader = compression.open_reader(io.BytesIO(stream), ZSTD)
+    produced = 0
+    with pytest.raises(ArchiveError) as info:
+        for block in iter(lambda: reader.read(1 << 20), b""):
+            produced += len(block)
+    assert "decompression bomb" in info.value.msg and "2048 times" in info.value.msg
+    assert produced <= compression.EXPANSION_ALLOWANCE + compression.MAX_EXPANSION * len(stream)
+
+
+def test_zeros_within_the_allowance_are_read():
+    stream = _zeros_stream(64 << 20)
+    reader = compression.open_reader(io.BytesIO(stream), ZSTD)
+    assert sum(len(block) for block in iter(lambda: reader.read(1 << 20), b"")) == 64 << 20
+
+
+def test_gzip_cannot_reach_the_expansion_cap():
+    """gzip tops out near 1,032 times: no genuine gzip archive is ever refused as a bomb."""
+    stream = gzip.compress(bytes(64 << 20), compresslevel=9)
+    assert (64 << 20) / len(stream) < compression.MAX_EXPANSION
+    reader = compression.open_reader(io.BytesIO(stream), GZIP)
+    assert sum(len(block) for block in iter(lambda: reader.read(1 << 20), b"")) == 64 << 20

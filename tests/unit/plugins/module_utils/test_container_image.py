@@ -18,7 +18,9 @@ from ansible_collections.airgap.docker.plugins.module_utils.container_image impo
     HISTORY_BY,
     ImportArchive,
     capture_config,
+    check_snapshot_record,
     image_config,
+    snapshot_record,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
 from ansible_collections.airgap.docker.plugins.module_utils.identity import (
@@ -68,6 +70,56 @@ def test_capture_config_keeps_every_non_empty_runtime_key():
 @pytest.mark.parametrize("container", [None, {}, {"Hostname": "x", "Image": "y"}, {key: None for key in RUNTIME_KEYS}])
 def test_capture_config_of_nothing(container):
     assert capture_config(container) == {}
+
+
+# snapshot records ---------------------------------------------------------------------------
+
+CONTAINER = {"id": "abc", "name": "app", "image": "app:1", "image_id": "sha256:1", "started_at": "x", "running": False}
+
+
+def test_snapshot_record_keeps_what_an_import_uses_and_who_it_was():
+    record = snapshot_record(RUNTIME, CREATED, dict(PLATFORM, extra="dropped"), CONTAINER)
+    assert record == {"schema": 1, "config": RUNTIME, "created": CREATED,
+                      "platform": {"os": "linux", "architecture": "amd64", "variant": None},
+                      "container": {"id": "abc", "name": "app", "image": "app:1"}}
+    assert check_snapshot_record(record) is None
+
+
+def test_a_captured_config_of_every_key_is_a_valid_record():
+    config = capture_config({
+        "Cmd": ["sh"], "Entrypoint": ["/init"], "Env": ["A=1"], "WorkingDir": "/srv", "User": "app", "Labels": {"a": "b"},
+        "ExposedPorts": {"80/tcp": {}}, "Volumes": {"/data": {}}, "StopSignal": "SIGINT", "Shell": ["/bin/bash", "-c"],
+        "OnBuild": ["RUN true"],
+        "Healthcheck": {"Test": ["CMD", "true"], "Interval": 10 ** 9, "Timeout": 10 ** 9, "Retries": 3, "StartPeriod": 0},
+    })
+    assert set(config) == set(RUNTIME_KEYS)
+    assert check_snapshot_record(snapshot_record(config, CREATED, PLATFORM, CONTAINER)) is None
+
+
+@pytest.mark.parametrize("change,fragment", [
+    ({"schema": 2}, "schema 2"),
+    ({"created": "0001-01-01T00:00:00Z"}, "created"),
+    ({"created": 1700000000}, "created"),
+    ({"container": ["abc"]}, "container is not an object"),
+    ({"config": []}, "config is not an object"),
+    ({"config": {"Env": ["A=1", 2]}}, "config.Env is not a list of strings"),
+    ({"config": {"User": 0}}, "config.User is not a string"),
+    ({"config": {"Labels": {"a": 1}}}, "config.Labels"),
+    ({"config": {"ExposedPorts": ["80/tcp"]}}, "config.ExposedPorts"),
+    ({"config": {"Healthcheck": {"Test": "true"}}}, "config.Healthcheck"),
+    ({"config": {"HostConfig": {}}}, "not runtime configuration"),
+    ({"platform": None}, "platform is not an object"),
+    ({"platform": {"os": "linux", "architecture": "amd64", "variant": 7}}, "platform.variant"),
+    ({"platform": {"os": "linux", "architecture": "amd64", "cpu": "x"}}, "platform is not an object"),
+])
+def test_check_snapshot_record_names_the_problem(change, fragment):
+    record = dict(snapshot_record(RUNTIME, CREATED, PLATFORM, CONTAINER), **change)
+    assert fragment in check_snapshot_record(record)
+
+
+@pytest.mark.parametrize("record", [None, [], "text", {"schema": 1}])
+def test_check_snapshot_record_of_no_record(record):
+    assert check_snapshot_record(record)
 
 
 # image_config -------------------------------------------------------------------------------

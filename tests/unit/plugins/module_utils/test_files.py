@@ -5,13 +5,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gzip
 import hashlib
 import io
 import itertools
 import os
+import signal
 import stat
+import subprocess
+import sys
 import threading
 import time
 
@@ -461,3 +465,254 @@ def test_abort_removes_the_temp_file_even_when_closing_fails(tmp_path):
     target.abort()
     assert not os.path.exists(temp)
     assert os.listdir(tmp_path) == []
+
+
+# write_bytes_atomically modes ----------------------------------------------------------------
+
+
+def test_write_bytes_atomically_makes_new_files_private(tmp_path, umask_022):
+    path = tmp_path / "new.json"
+    write_bytes_atomically(str(path), b"{}")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_write_bytes_atomically_keeps_a_chosen_mode_or_takes_the_given_one(tmp_path, umask_022):
+    path = tmp_path / "shared.json"
+    path.write_bytes(b"old")
+    os.chmod(path, 0o640)
+    write_bytes_atomically(str(path), b"new")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o640
+    write_bytes_atomically(str(path), b"newer", mode=0o600)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600 and path.read_bytes() == b"newer"
+
+
+# hash_open_file ------------------------------------------------------------------------------
+
+
+def test_hash_open_file_returns_the_stat_of_an_unchanged_file(tmp_path):
+    path = tmp_path / "a.tar"
+    path.write_bytes(b"x" * (files.CHUNK + 5))
+    with open(path, "rb") as handle:
+        handle.read(10)  # hashed from the start whatever was read before
+        digest, size, found = files.hash_open_file(handle)
+    assert (digest, size) == (hashlib.sha256(b"x" * (files.CHUNK + 5)).hexdigest(), files.CHUNK + 5)
+    assert files.stat_identity(found) == files.stat_identity(os.stat(path))
+
+
+class GrowsWhileRead(io.FileIO):
+    """A file that another writer appends to (or rewrites) while it is being hashed."""
+
+    def __init__(self, path, change):
+        super().__init__(path, "rb")
+        self.change = change
+
+    def read(self, size=-1):
+        data = super().read(size)
+        if self.change:
+            self.change()
+            self.change = None
+        return data
+
+
+@pytest.mark.parametrize("how", ["append", "rewrite in place"])
+def test_hash_open_file_vouches_for_nothing_when_the_file_changes(tmp_path, how):
+    path = tmp_path / "a.tar"
+    path.write_bytes(b"a" * (3 * files.CHUNK))
+
+    def change():
+        time.sleep(0.01)  # a later timestamp than the file had
+        with open(path, "r+b") as writer:
+            if how == "append":
+                writer.seek(0, os.SEEK_END)
+            writer.write(b"b" * 100)
+
+    with GrowsWhileRead(str(path), change) as handle:
+        _digest, _size, found = files.hash_open_file(handle)
+    assert found is None
+
+
+def test_file_sha256(tmp_path):
+    path = tmp_path / "f"
+    path.write_bytes(b"abc")
+    assert files.file_sha256(str(path)) == (hashlib.sha256(b"abc").hexdigest(), 3)
+
+
+# Leftover partial files: locks, not ages ------------------------------------------------------
+
+COLLECTION_PARENT = os.path.abspath(os.path.join(os.path.dirname(files.__file__), *[os.pardir] * 5))
+WRITER = """
+import sys, time
+sys.path.insert(0, %r)
+from ansible_collections.airgap.docker.plugins.module_utils.files import AtomicFile
+target = AtomicFile(sys.argv[1])
+target.file.write(b"half an archive" * 1000)
+target.file.flush()
+if sys.argv[2] == "synced":
+    target.sync()  # closed, but not renamed yet: still its writer's
+print(target.temp_path, flush=True)
+time.sleep(120)
+""" % COLLECTION_PARENT
+
+
+@contextlib.contextmanager
+def writer_process(path, state="writing"):
+    """A live writer of `path` in another process; yields (process, its temporary file)."""
+    child = subprocess.Popen([sys.executable, "-c", WRITER, str(path), state], stdout=subprocess.PIPE, text=True)
+    try:
+        temp = child.stdout.readline().strip()
+        assert temp, "the writer did not start"
+        yield child, temp
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.parametrize("state", ["writing", "synced"])
+def test_a_live_writers_partial_file_is_kept(tmp_path, state):
+    path = tmp_path / "app.tar"
+    path.write_bytes(b"previous archive")
+    with writer_process(path, state) as (_child, temp):
+        assert files.remove_dead_partials(str(path)) == []
+        target = AtomicFile(str(path))
+        target.file.write(b"other")
+        target.abort()
+        assert os.path.exists(temp)
+    assert path.read_bytes() == b"previous archive"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGHUP])
+def test_a_killed_writers_partial_file_is_removed_by_the_next_writer(tmp_path, sig):
+    path = tmp_path / "app.tar"
+    path.write_bytes(b"previous archive")
+    with writer_process(path) as (child, temp):
+        child.send_signal(sig)
+        assert child.wait(timeout=10) == -sig
+        assert os.path.getsize(temp) > 0  # what the issue saw: a leftover of archive size
+        target = AtomicFile(str(path))
+        assert not os.path.exists(temp)
+        assert path.read_bytes() == b"previous archive"  # never lost on the way
+        target.file.write(b"new archive")
+        target.commit()
+    assert path.read_bytes() == b"new archive"
+    assert leftovers(tmp_path) == []
+
+
+def test_only_the_partial_files_of_the_same_target_are_removed(tmp_path):
+    path = tmp_path / "a"
+    dead = [tmp_path / ".a.abc123_x.partial", tmp_path / ".a.tmpq9z8y7x6.partial"]
+    others = [tmp_path / ".a.x.abcdefgh.partial",  # of the target a.x
+              tmp_path / ".ab.abcdefgh.partial",   # of the target ab
+              tmp_path / "a.abcdefgh.partial",     # not hidden: push_archive's kind, not ours
+              tmp_path / ".a..partial"]
+    for name in dead + others:
+        name.write_bytes(b"x")
+    os.symlink(tmp_path / "a", tmp_path / ".a.link1234.partial")
+    os.mkfifo(tmp_path / ".a.fifo1234.partial")
+    assert sorted(files.remove_dead_partials(str(path))) == sorted(p.name for p in dead)
+    assert sorted(os.listdir(tmp_path)) == sorted([p.name for p in others] + [".a.link1234.partial", ".a.fifo1234.partial"])
+
+
+def test_without_locks_on_the_file_system_nothing_is_removed(tmp_path, monkeypatch):
+    path = tmp_path / "a.tar"
+    leftover = tmp_path / ".a.tar.abcdefgh.partial"
+    leftover.write_bytes(b"x")
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(files.fcntl, "flock", no_locks)
+    target = AtomicFile(str(path))  # its own lock fails too, quietly
+    target.file.write(b"new")
+    target.commit()
+    assert leftover.exists() and path.read_bytes() == b"new"
+
+
+def test_two_writers_in_one_process_do_not_remove_each_other(tmp_path):
+    path = tmp_path / "a.tar"
+    first = AtomicFile(str(path))
+    first.file.write(b"first")
+    first.sync()
+    second = AtomicFile(str(path))
+    assert os.path.exists(first.temp_path)
+    second.abort()
+    first.commit()
+    assert path.read_bytes() == b"first"
+
+
+def test_open_temp_refuses_a_temporary_file_replaced_by_another(tmp_path):
+    target = AtomicFile(str(tmp_path / "a.tar"))
+    target.file.close()
+    with target.open_temp() as handle:
+        assert handle.read() == b""
+    impostor = tmp_path / "impostor"
+    impostor.write_bytes(b"evil")
+    os.rename(impostor, target.temp_path)
+    with pytest.raises(ArchiveError, match="was replaced by another file"):
+        target.open_temp()
+    target.abort()
+    assert os.listdir(tmp_path) == []
+
+
+# DirectoryLock --------------------------------------------------------------------------------
+
+HOLDER = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+fcntl.flock(fd, fcntl.LOCK_SH if sys.argv[2] == "shared" else fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(float(sys.argv[3]))
+"""
+
+
+@contextlib.contextmanager
+def lock_holder(directory, kind="exclusive", seconds=120):
+    child = subprocess.Popen([sys.executable, "-c", HOLDER, str(directory), kind, str(seconds)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "locked"
+        yield child
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_second_writer_fails_with_a_sentence_after_the_timeout(tmp_path):
+    (tmp_path / "manifest.json").write_bytes(b"kept")
+    with lock_holder(tmp_path):
+        started = time.monotonic()
+        with pytest.raises(files.LockTimeout) as info, files.DirectoryLock(str(tmp_path), 0.5, what="the bundle"):
+            (tmp_path / "manifest.json").write_bytes(b"overwritten")
+        assert time.monotonic() - started >= 0.5
+    assert info.value.msg.startswith("Another run is using the bundle %s" % tmp_path)
+    assert "after 0.5 second(s); nothing was changed, run again once it is done." in info.value.msg
+    assert (tmp_path / "manifest.json").read_bytes() == b"kept"
+
+
+def test_a_second_writer_waits_for_the_first(tmp_path):
+    with lock_holder(tmp_path, seconds=1):
+        started = time.monotonic()
+        with files.DirectoryLock(str(tmp_path), 30):
+            waited = time.monotonic() - started
+    assert 0.5 < waited < 25
+
+
+def test_a_killed_writer_holds_no_lock(tmp_path):
+    with lock_holder(tmp_path) as child:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+        with files.DirectoryLock(str(tmp_path), 0):
+            pass
+
+
+def test_readers_share_the_lock_and_wait_for_a_writer(tmp_path):
+    with lock_holder(tmp_path, "shared"):
+        with files.DirectoryLock(str(tmp_path), 0, shared=True):
+            pass
+        with pytest.raises(files.LockTimeout, match="Another run is using"), files.DirectoryLock(str(tmp_path), 0):
+            pass
+    with lock_holder(tmp_path), pytest.raises(files.LockTimeout, match="Another run is writing"), files.DirectoryLock(str(tmp_path), 0, shared=True):
+        pass
+
+
+def test_a_missing_directory_needs_no_lock(tmp_path):
+    with files.DirectoryLock(str(tmp_path / "not-yet"), 0) as lock:
+        assert lock.fd is None

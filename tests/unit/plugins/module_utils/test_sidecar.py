@@ -157,3 +157,39 @@ def test_remove(archive):
     assert not os.path.exists(sidecar.sidecar_path(archive))
     assert os.path.exists(archive)  # the archive itself stays
     assert sidecar.remove(archive) is False
+
+
+# disagreement: a sidecar's claims against what the archive holds ---------------------------
+
+def _copy(images):
+    return [ArchiveImage.from_dict(image.to_dict()) for image in images]
+
+
+def test_claims_equal_to_the_archive_agree(images):
+    assert sidecar.disagreement(_copy(images), images) is None
+    assert sidecar.disagreement(list(reversed(_copy(images))), images) is None
+
+
+def test_a_tag_moved_by_the_sidecar_is_named(images):
+    claims = _copy(images)
+    claims[0].tags = ["victim:latest"]
+    problem = sidecar.disagreement(claims, images)
+    assert "victim:latest" in problem and claims[0].config_digest[:19] in problem
+
+
+def test_an_image_the_archive_lacks_is_named(images):
+    claims = _copy(images)
+    claims[0].config_digest = "sha256:" + "0" * 64
+    assert "does not hold" in sidecar.disagreement(claims, images)
+
+
+def test_an_image_the_sidecar_hides_is_named(images):
+    problem = sidecar.disagreement(_copy(images)[:1], images)
+    assert "also holds" in problem
+
+
+@pytest.mark.parametrize("field, value", [("omitted_layers", 1), ("diff_ids", ["sha256:" + "1" * 64])])
+def test_other_layers_are_a_disagreement(images, field, value):
+    claims = _copy(images)
+    setattr(claims[1], field, value)
+    assert "layers" in sidecar.disagreement(claims, images)

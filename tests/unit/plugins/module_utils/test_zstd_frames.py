@@ -355,3 +355,185 @@ def test_errors_are_archive_errors_with_a_sentence():
     with pytest.raises(ArchiveError) as info:
         track(b"junk")
     assert info.value.msg == "The zstd stream is corrupt (bad frame magic)."
+
+
+# window sizes (issue 11, class 9) -------------------------------------------------------------
+
+MIB, GIB = 1 << 20, 1 << 30
+
+
+def window_byte(window_log, mantissa=0):
+    """The Window_Descriptor of RFC 8878: exponent (log - 10) in the high 5 bits, eighths in the low 3."""
+    return bytes([((window_log - 10) << 3) | mantissa])
+
+
+def windowed_frame(descriptor_byte, content=b"windowed"):
+    """A valid frame with the given Window_Descriptor, no content size, one raw block."""
+    return FRAME_MAGIC.to_bytes(4, "little") + b"\x00" + descriptor_byte + raw_block(content, last=True)
+
+
+def single_segment_frame(content_size, width):
+    """A frame header declaring a single segment of content_size bytes (the body is not needed to refuse it)."""
+    flag = {1: 0, 2: 1, 4: 2, 8: 3}[width]
+    field = (content_size - (256 if width == 2 else 0)).to_bytes(width, "little")
+    return FRAME_MAGIC.to_bytes(4, "little") + bytes([(flag << 6) | 0x20]) + field
+
+
+def decompress_with_window(stream, window):
+    """What python-zstandard makes of stream when allowed the given window."""
+    with zstandard.ZstdDecompressor(max_window_size=max(window, 1 << 10)).stream_reader(io.BytesIO(stream)) as reader:
+        return reader.read()
+
+
+def refusal(stream, piece=None, max_window=None):
+    tracker = ZstdFrameTracker() if max_window is None else ZstdFrameTracker(max_window)
+    with pytest.raises(ArchiveError) as info:
+        for part in chunks(stream, piece or max(len(stream), 1)):
+            tracker.feed(part)
+        tracker.finish()
+    return info.value.msg, tracker
+
+
+def too_large(size_text, window_log):
+    return ("The zstd stream needs a %s window to be decompressed, more than the 16 MiB this collection allows; re-compress "
+            "it with a smaller window, for example with: zstd -d --long=%d -c OLD.tar.zst | zstd -o NEW.tar.zst."
+            % (size_text, window_log))
+
+
+def test_the_cap_is_16_mib():
+    """An eighth of what `zstd -d` accepts by default, twice what zstd -19 writes: one window is
+    what a stream can make the module hold, on top of what a scan keeps at its caps, and the
+    module must stay within 100 MB (issue 11)."""
+    assert compression.ZSTD_MAX_WINDOW == 16 * MIB == 1 << 24
+
+
+@pytest.mark.parametrize("descriptor, window", [
+    (window_byte(10), 1024),
+    (window_byte(20), MIB),
+    (window_byte(20, 7), MIB + 7 * MIB // 8),
+    (window_byte(23), 8 * MIB),  # what zstd -19 writes
+    (window_byte(23, 7), 8 * MIB + 7 * MIB),
+    (window_byte(24), 16 * MIB),  # the cap itself: what zstd --long=24 writes
+])
+def test_windows_up_to_the_cap_are_accepted(descriptor, window):
+    stream = windowed_frame(descriptor)
+    assert decompress_with_window(stream, window) == b"windowed"  # the hand-built frame is valid
+    assert track(stream).frames == 1
+    assert track(stream, 1).frames == 1
+
+
+@pytest.mark.parametrize("descriptor, size_text, window_log", [
+    (window_byte(24, 1), "18 MiB", 25),  # just above the cap
+    (window_byte(24, 7), "30 MiB", 25),
+    (window_byte(25), "32 MiB", 25),  # what zstd --ultra -20 writes
+    (window_byte(25, 1), "36 MiB", 26),
+    (window_byte(25, 7), "60 MiB", 26),
+    (window_byte(26), "64 MiB", 26),  # what zstd --ultra -21 writes
+    (window_byte(26, 1), "72 MiB", 27),
+    (window_byte(26, 7), "120 MiB", 27),
+    (window_byte(27), "128 MiB", 27),  # what zstd --long and zstd --ultra -22 write
+    (window_byte(28), "256 MiB", 28),
+    (window_byte(30, 4), "1536 MiB", 31),
+    (window_byte(31), "2 GiB", 31),  # what zstd --long=31 writes
+])
+def test_windows_above_the_cap_are_refused_naming_the_size(descriptor, size_text, window_log):
+    stream = windowed_frame(descriptor)
+    for piece in (None, 1):
+        message, tracker = refusal(stream, piece)
+        assert message == too_large(size_text, window_log)
+        assert tracker.frames == 0
+
+
+@pytest.mark.parametrize("exponent, size_text", [(22, "4 GiB"), (31, "2 TiB")])
+def test_a_window_no_decoder_accepts_is_corruption(exponent, size_text):
+    """Exponents up to 31 fit the descriptor (windows to 2^41 and more); zstd decodes at most 2^31."""
+    message, _tracker = refusal(windowed_frame(bytes([exponent << 3])))
+    assert message == "The zstd stream is corrupt (a frame declares a %s window, more than any zstd decoder accepts)." % size_text
+
+
+@pytest.mark.parametrize("content_size, width, text", [
+    (200, 1, None),
+    (300, 2, None),
+    (16 * MIB, 4, None),
+    (16 * MIB + 1, 4, too_large("16.0 MiB (16777217 bytes)", 25)),
+    (32 * MIB, 4, too_large("32 MiB", 25)),
+    (64 * MIB, 4, too_large("64 MiB", 26)),
+    (128 * MIB, 4, too_large("128 MiB", 27)),
+    (100_000_000, 8, too_large("95.4 MiB (100000000 bytes)", 27)),
+    (200_000_000, 8, too_large("190.7 MiB (200000000 bytes)", 28)),
+    (GIB, 4, too_large("1 GiB", 30)),
+    (1 << 40, 8, "The zstd stream is corrupt (a frame declares a 1 TiB window, more than any zstd decoder accepts)."),
+    ((1 << 64) - 1, 8, "The zstd stream is corrupt (a frame declares a 16.0 EiB (18446744073709551615 bytes) window, "
+                       "more than any zstd decoder accepts)."),
+])
+def test_a_single_segment_frame_needs_its_whole_content(content_size, width, text):
+    """Without a window descriptor the decoder holds the whole content: its size is the window."""
+    header = single_segment_frame(content_size, width)
+    tracker = ZstdFrameTracker()
+    if text is None:
+        tracker.feed(header)  # accepted: a block header is expected next
+        with pytest.raises(ArchiveError, match="truncated"):
+            tracker.finish()
+    else:
+        message, _tracker = refusal(header, 1)
+        assert message == text
+
+
+def test_a_large_window_is_refused_from_its_header_before_the_body():
+    """The refusal comes as soon as the header's last byte is fed, whatever follows it."""
+    stream = windowed_frame(window_byte(31)) + b"\xff" * 1000  # the body would be garbage
+    tracker = ZstdFrameTracker()
+    tracker.feed(stream[:5])  # magic and frame descriptor: the window is not known yet
+    with pytest.raises(ArchiveError, match="2 GiB window"):
+        tracker.feed(stream[5:6])
+
+
+def test_each_frame_of_a_multi_frame_stream_is_checked():
+    good = zstd(TEXT, write_checksum=True)
+    stream = good + skippable(b"index") + good + windowed_frame(window_byte(29)) + good
+    message, tracker = refusal(stream, 100)
+    assert message == too_large("512 MiB", 29)
+    assert tracker.frames == 2  # refused at the third data frame
+
+
+def test_a_skippable_payload_is_not_read_as_a_frame_header():
+    payload = windowed_frame(window_byte(31))  # would be refused as a frame; here it is only data
+    stream = skippable(payload) + zstd(SMALL)
+    assert track(stream).frames == 1
+    assert track(stream, 1).frames == 1
+
+
+def test_a_lower_cap_can_be_given():
+    message, _tracker = refusal(windowed_frame(window_byte(21)), max_window=MIB)
+    assert message.startswith("The zstd stream needs a 2 MiB window to be decompressed, more than the 1 MiB this collection allows;")
+    assert track(windowed_frame(window_byte(20))).frames == 1
+
+
+@pytest.mark.parametrize("cut", range(1, 6))
+def test_a_truncated_frame_header_is_one_sentence(cut):
+    stream = windowed_frame(window_byte(31))[:cut]  # cut before the window descriptor is complete
+    message, _tracker = refusal(stream)
+    assert message == "The zstd stream is truncated."
+
+
+def test_reserved_frame_header_bit():
+    stream = bytearray(zstd(SMALL))
+    stream[4] |= 0x08
+    message, _tracker = refusal(bytes(stream))
+    assert message == "The zstd stream is corrupt (reserved bit set in a frame header)."
+
+
+@pytest.mark.parametrize("window_log", [24, 25, 26, 27, 28, 31])
+def test_library_written_windows(window_log):
+    """python-zstandard writes the window it is asked for when the content size is unknown."""
+    params = zstandard.ZstdCompressionParameters(window_log=window_log, write_checksum=1)
+    sink = io.BytesIO()
+    writer = zstandard.ZstdCompressor(compression_params=params).stream_writer(sink, closefd=False)
+    writer.write(TEXT)
+    writer.flush(zstandard.FLUSH_FRAME)
+    stream = sink.getvalue()
+    assert zstandard.get_frame_parameters(stream).window_size == 1 << window_log
+    if window_log <= 24:
+        assert track(stream, 7).frames == 1
+    else:
+        assert refusal(stream, 7)[0] == too_large("%d MiB" % (1 << (window_log - 20)) if window_log < 30 else "2 GiB", window_log)
