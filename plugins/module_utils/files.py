@@ -225,6 +225,10 @@ class AtomicFile:
         os.fsync(self.file.fileno())
         self.file.close()
 
+    def temp_stat(self):
+        """fstat of the temporary file, from the descriptor held until commit or abort (never from a path)."""
+        return os.fstat(self._lock_fd)
+
     def open_temp(self):
         """The temporary file opened for reading, after something else (a file transfer) wrote it by
         its name: refused when that name no longer leads to the file this object created and locks."""

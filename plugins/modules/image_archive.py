@@ -424,7 +424,7 @@ class ImageArchiveManager(ArchiveManager):
             self.trusted_document = sidecar.build(archive, records, engine_facts, request)
             return self.trusted_document
 
-        written = os.fstat(target.file.fileno())
+        written = target.temp_stat()  # the file this run wrote, before it is renamed into place
         archive_stream.commit_archive(target, self.path, make_sidecar)
         self.add_stats(content.stats)
         self.apply_file_attributes(True)

@@ -521,7 +521,7 @@ def test_data_after_the_end_marker_is_never_sent(block_size):
     assert sent.endswith(b"\0" * 1024)
 
 
-@pytest.mark.parametrize("block_size", [512, 10_007, 1 << 20])
+@pytest.mark.parametrize("block_size", [100, 512, 700, 10_007, 1 << 20])
 def test_nothing_of_the_end_marker_leaves_before_verify(block_size):
     """When verification fails, the engine has received the members but no end-of-archive marker."""
     sent = []
@@ -538,3 +538,20 @@ def test_nothing_of_the_end_marker_leaves_before_verify(block_size):
     assert TAR.startswith(body)
     # What was sent ends on a member boundary and holds no all-zero header block.
     assert len(body) % 512 == 0
+
+
+@pytest.mark.parametrize("block_size", [100, 512, 1000, 2048, 1 << 20])
+def test_a_header_after_a_lone_zero_block_is_refused_whatever_the_chunking(block_size):
+    """Go refuses a non-zero block right after the first zero block; so must a load, however the stream is cut."""
+    end = len(TAR.rstrip(b"\0"))
+    end += -end % 512  # the first zero block
+    bad = TAR[:end] + b"\0" * 512 + TAR[:512] + b"\0" * 1024
+    with pytest.raises(ArchiveError):
+        _sent_until_end(bad, block_size)
+
+
+@pytest.mark.parametrize("block_size", [100, 512, 700, 1 << 20])
+def test_only_whole_tar_blocks_are_sent(block_size):
+    scanner = TarScanner(lambda name, size: False)
+    for block in until_end_of_archive(chunks(TAR, block_size), scanner, lambda: None):
+        assert len(block) % 512 == 0

@@ -193,3 +193,41 @@ def test_other_layers_are_a_disagreement(images, field, value):
     claims = _copy(images)
     setattr(claims[1], field, value)
     assert "layers" in sidecar.disagreement(claims, images)
+
+
+# read_sidecar treats the file as written by anyone ------------------------------------------
+
+@pytest.mark.parametrize("content", [
+    b"[" * 200_000,
+    b'{"schema": 1, "kind": "images", "archive": [], "images": []}',
+    b'{"schema": 1, "kind": "images", "archive": {}, "images": {}}',
+    b'{"schema": 1, "kind": "images", "archive": {}, "images": ["x"]}',
+    b'{"schema": 1, "kind": "images", "archive": {}, "images": [{"tags": ["a:1"]}]}',
+    b'{"schema": 1, "kind": "images", "archive": {}, "images": [{"config_digest": "sha256:1", "tags": "a:1"}]}',
+    b'{"schema": 1, "kind": "images", "archive": {}, "images": [{"config_digest": "sha256:1", "diff_ids": [1]}]}',
+    b'{"schema": 1, "kind": "images", "archive": {}, "images": [{"config_digest": "sha256:1", "omitted_layers": "2"}]}',
+])
+def test_a_sidecar_of_another_shape_is_no_sidecar(archive, content):
+    write(archive, content)
+    assert sidecar.read_sidecar(archive) is None
+
+
+def test_a_fifo_in_place_of_the_sidecar_does_not_block(archive):
+    os.mkfifo(sidecar.sidecar_path(archive))
+    assert sidecar.read_sidecar(archive) is None
+
+
+def test_an_oversized_sidecar_is_no_sidecar(archive, monkeypatch):
+    monkeypatch.setattr(sidecar, "MAX_SIDECAR", 100)
+    write(archive, {"schema": 1, "kind": "images", "archive": {}, "images": [], "pad": "x" * 200})
+    assert sidecar.read_sidecar(archive) is None
+
+
+def test_describes_same_content(images):
+    document = sidecar.build({"sha256": "ab" * 32, "size": 10}, images, {"version": "26"}, {"platform": None})
+    read_back = sidecar.build({"sha256": "ab" * 32, "size": 10}, images)
+    assert sidecar.describes_same_content(document, read_back)
+    moved = sidecar.build({"sha256": "ab" * 32, "size": 10}, _copy(images)[:1])
+    assert not sidecar.describes_same_content(document, moved)
+    other_file = sidecar.build({"sha256": "cd" * 32, "size": 10}, images)
+    assert not sidecar.describes_same_content(document, other_file)
