@@ -588,25 +588,17 @@ def test_zstd_windows_twice_the_cap_are_refused_naming_the_window(tmp_path, opti
 
 
 @needs_zstd_cli
-@pytest.mark.parametrize("options", [["--long=26"], ["--ultra", "-21"]], ids=["long=26", "ultra-21"])
-def test_zstd_64_mib_windows_are_refused_naming_the_window(tmp_path, options):
-    """What `zstd --ultra -21` writes from a pipe: 64 MiB, four times the cap."""
+@pytest.mark.parametrize("options, window_log, size_text", [
+    (["--long=26"], 26, "64 MiB"), (["--ultra", "-21"], 26, "64 MiB"),  # four times the cap
+    (["--long=27"], 27, "128 MiB"), (["--long"], 27, "128 MiB"), (["--ultra", "-22"], 27, "128 MiB"),  # eight times
+], ids=["long=26", "ultra-21", "long=27", "long", "ultra-22"])
+def test_zstd_windows_above_the_cap_are_refused_naming_the_window(tmp_path, options, window_log, size_text):
+    """What `zstd --long` and `zstd --ultra -21/-22` write from a pipe (issue 11, class 9)."""
     stream = zstd_cli(tmp_path, *options)
-    assert zstandard.get_frame_parameters(stream).window_size == 1 << 26
-    assert zstd_problem(stream) == ("The zstd stream needs a 64 MiB window to be decompressed, more than the 16 MiB this "
+    assert zstandard.get_frame_parameters(stream).window_size == 1 << window_log
+    assert zstd_problem(stream) == ("The zstd stream needs a %s window to be decompressed, more than the 16 MiB this "
                                     "collection allows; re-compress it with a smaller window, for example with: zstd -d "
-                                    "--long=26 -c OLD.tar.zst | zstd -o NEW.tar.zst.")
-
-
-@needs_zstd_cli
-@pytest.mark.parametrize("options", [["--long=27"], ["--long"], ["--ultra", "-22"]], ids=["long=27", "long", "ultra-22"])
-def test_zstd_128_mib_windows_are_refused_naming_the_window(tmp_path, options):
-    """What `zstd --long` and `zstd --ultra -22` write from a pipe: eight times the cap (issue 11, class 9)."""
-    stream = zstd_cli(tmp_path, *options)
-    assert zstandard.get_frame_parameters(stream).window_size == 1 << 27
-    assert zstd_problem(stream) == ("The zstd stream needs a 128 MiB window to be decompressed, more than the 16 MiB this "
-                                    "collection allows; re-compress it with a smaller window, for example with: zstd -d "
-                                    "--long=27 -c OLD.tar.zst | zstd -o NEW.tar.zst.")
+                                    "--long=%d -c OLD.tar.zst | zstd -o NEW.tar.zst." % (size_text, window_log))
 
 
 @needs_zstd_cli
