@@ -327,8 +327,8 @@ class Relay:
 
 
 def run_delta(box, args, work, context, size, engines, selected, playbook_floor):
-    """Both levels; returns the `delta` section of the results. `engines`: the source and both
-    receivers (the fleet's targets use both); `selected`: the receivers of the module level."""
+    """Both levels; returns the `delta` section of the results. `engines`: the source and every
+    receiver (those of the module level, `selected`, and those of the fleet's targets)."""
     source = engines["source"]
     receivers = {name: engine for name, engine in engines.items() if name != "source"}
     work = Path(work) / "delta"

@@ -32,9 +32,14 @@ from workload import build_context, build_image
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = Path(os.environ.get("AIRGAP_ENGINES_ROOT", "/var/tmp/airgap-engines"))
-ENGINES = {"classic": "unix://%s/run/classic.sock" % ROOT, "modern": "unix://%s/run/modern.sock" % ROOT}
-# The fleet's source engine (tests/harness/engines.sh): the sender of the delta migration.
+# The engines measured (tests/harness/engines.sh); AIRGAP_BENCH_<NAME>_HOST points one at another engine of
+# its kind (the smoke test uses the fleet's, to stay off the engines of module tests that run meanwhile).
+ENGINES = {name: os.environ.get("AIRGAP_BENCH_%s_HOST" % name.upper(), "unix://%s/run/%s.sock" % (ROOT, name))
+           for name in ("classic", "modern", "containerd2")}
+# The fleet's source engine (tests/harness/engines.sh): the sender of the delta migration; and the
+# engines of the fleet's targets tgt-classic and tgt-modern (fleet.sh), its receivers at role level.
 SOURCE = "unix://%s/run/source.sock" % ROOT
+FLEET_TARGET_ENGINES = {name: "unix://%s/run/%s.sock" % (ROOT, name) for name in ("fleet-classic", "fleet-modern")}
 IMAGE = "airgap-bench/data:1"
 OURS = "airgap.docker"
 THEIRS = "community.docker"
@@ -230,7 +235,7 @@ def main():
     parser.add_argument("--size", default="1G", help="image size, e.g. 1G or 256M (default 1G)")
     parser.add_argument("--rounds", type=int, default=3, help="recorded rounds per case (default 3)")
     parser.add_argument("--warmup", type=int, default=1, help="unrecorded rounds first (default 1)")
-    parser.add_argument("--engines", default="classic,modern")
+    parser.add_argument("--engines", default="classic,modern,containerd2")
     parser.add_argument("--output", default=str(REPO / "bench/results"), help="directory for latest.{json,md,png}")
     parser.add_argument("--work", default=str(REPO / ".cache/bench"), help="scratch directory (archives, context)")
     parser.add_argument("--smoke", action="store_true", help="24 MiB, one round, no warm-up: checks the harness, not the speed")
@@ -268,8 +273,14 @@ def main():
             subprocess.run(engine.docker("rm", "-f", container), capture_output=True, check=False)
             rm(*files.values())
     if ran_delta:
-        engines = {name: Engine(name, host) for name, host in dict(ENGINES, source=SOURCE).items()}
-        results["delta"] = run_delta(box, args, work, context, size, engines, args.engines.split(","), floor)
+        selected = args.engines.split(",")
+        hosts = dict({name: ENGINES[name] for name in selected}, source=SOURCE)
+        # The role part relays to the fleet's targets, whose engines must hold v1 as well.
+        for name, host in FLEET_TARGET_ENGINES.items():
+            if host not in hosts.values():
+                hosts[name] = host
+        engines = {name: Engine(name, host) for name, host in hosts.items()}
+        results["delta"] = run_delta(box, args, work, context, size, engines, selected, floor)
     results = keep_previous(results, Path(args.output) / "latest.json", ran_suite, ran_delta)
     write_reports(results, Path(args.output))
     print("results in %s" % args.output)

@@ -31,6 +31,8 @@ DEFAULT_HOST = "unix:///var/run/docker.sock"
 CLASSIC = "classic"
 CONTAINERD = "containerd"
 PLATFORM_MIN_API = (1, 48)
+# Image inspect takes a platform from API 1.49 (Docker 28.1); before, it shows the default platform.
+PLATFORM_INSPECT_MIN_API = (1, 49)
 CHUNK = 1 << 20
 
 
@@ -118,10 +120,13 @@ class EngineClient:
 
     # Images ------------------------------------------------------------------------------
 
-    def inspect_image(self, ref):
-        """The engine's view of an image, or None when it has no such image."""
+    def inspect_image(self, ref, platform=None):
+        """The engine's view of an image (of that platform, where the engine can tell), or None when it has none."""
         try:
             with self._errors("inspecting image", ref):
+                if platform and _api_tuple(self.api_version) >= PLATFORM_INSPECT_MIN_API:
+                    response = self.api._get(self.api._url("/images/{0}/json", ref), params={"platform": _platform_json(platform)})
+                    return self.api._result(response, json=True)
                 return self.api.inspect_image(ref)
         except NotFound:
             return None
@@ -193,11 +198,29 @@ class EngineClient:
                                       headers={"Content-Type": "application/x-tar"})
             self.api._raise_for_status(response)
             messages = _json_messages(response.iter_content(65536, decode_unicode=False))
-        errors = [m.get("error") or (m.get("errorDetail") or {}).get("message") for m in messages
-                  if m.get("error") or m.get("errorDetail")]
+        errors = load_errors(messages)
         if errors:
             raise EngineError("The Docker engine at %s failed to load the archive: %s." % (self.host, "; ".join(errors)))
         return messages
+
+
+# Docker 28's containerd image store answers 200 to a load whose layers it cannot unpack, and says
+# so only in a progress line, after having tagged the image.
+UNPACK_FAILURE = "Error unpacking image"
+
+
+def load_errors(messages):
+    """The errors among a load's messages, each on one line: error messages, and progress lines
+    that report a failed unpack."""
+    errors = []
+    for message in messages:
+        text = message.get("error") or (message.get("errorDetail") or {}).get("message")
+        stream = message.get("stream")
+        if not text and isinstance(stream, str) and stream.lstrip().startswith(UNPACK_FAILURE):
+            text = stream
+        if text:
+            errors.append(" ".join(str(text).split()).rstrip("."))
+    return errors
 
 
 def _tls_config(tls, validate_certs, ca_path, client_cert, client_key):

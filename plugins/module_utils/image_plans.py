@@ -63,8 +63,9 @@ def request_is_tag(request, inspect):
     return tag if tag in engine_tags(inspect) else None
 
 
-def wanted_images(requests, inspect):
-    """Group requested names/IDs by engine image. inspect(ref) returns the engine's view or None.
+def wanted_images(requests, inspect, platform=None):
+    """Group requested names/IDs by engine image. inspect(ref) returns the engine's view (of
+    `platform`, when one is asked for) or None.
 
     Raises ImageNotFound naming every missing image at once.
     """
@@ -85,7 +86,8 @@ def wanted_images(requests, inspect):
         if tag and tag not in wanted.tags:
             wanted.tags.append(tag)
     if missing:
-        raise ImageNotFound("Image%s not found in the engine: %s." % ("s" if len(missing) > 1 else "", ", ".join(missing)))
+        raise ImageNotFound("Image%s not found in the engine%s: %s." % (
+            "s" if len(missing) > 1 else "", " for platform %s" % platform if platform else "", ", ".join(missing)))
     for wanted in by_id.values():
         wanted.tags.sort()
     return sorted(by_id.values(), key=lambda w: (w.tags, w.id))

@@ -196,6 +196,7 @@ def load_archive(engine, path, kind, expected_sha256=None, platform=None, claims
                 raise ChecksumMismatch("%s does not match its recorded checksum (sha256 %s, expected %s); nothing was loaded."
                                        % (path, hashing.sha256.hexdigest(), expected_sha256))
             found["layout"], found["images"], found["verified"] = scanner.verified_layout()
+            check_platform_held(found["images"], platform)
             if claims is not None:
                 problem = sidecar.disagreement(claims, found["images"])
                 if problem:
@@ -208,6 +209,24 @@ def load_archive(engine, path, kind, expected_sha256=None, platform=None, claims
     content = ArchiveContent(kind, found["layout"], found["images"], size=stats["archive_bytes_read"],
                              sha256=stats.pop("archive_sha256"), tar_size=stats["bytes_to_engine"], verified=True, file_stat=file_stat)
     return content, stats
+
+
+def check_platform_held(images, platform):
+    """Raise ArchiveError unless every image of the archive (each tag, or each untagged image)
+    has a manifest for platform's os and architecture (archives record no variant to compare).
+    Checked before the engine gets the end of the tar: Docker 28 tags an image that lacks the
+    platform and only then refuses the load."""
+    if not platform:
+        return
+    os_name, architecture = platform.split("/")[:2]
+    groups = {}
+    for image in images:
+        held = image.os == os_name and image.architecture == architecture
+        for key in image.tags or [image.index_digest or image.config_digest]:
+            groups[key] = groups.get(key, False) or held
+    lacking = sorted(key for key, held in groups.items() if not held)
+    if lacking:
+        raise ArchiveError("The archive holds no %s image of %s" % (platform, ", ".join(lacking)))
 
 
 def settle_loaded_images(engine, images, lookup):

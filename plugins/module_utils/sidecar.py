@@ -128,10 +128,17 @@ def disagreement(claimed, actual):
     return None
 
 
+# What any sidecar carries; the other keys are a kind's own facts (a container's layer, snapshot, configuration).
+_COMMON_KEYS = frozenset(("schema", "kind", "archive", "images", "engine", "request"))
+
+
 def describes_same_content(document, other):
-    """True when two sidecar documents describe the same archive file and the same images."""
+    """True when two sidecar documents describe the same archive file, the same images, and the
+    same facts of their kind (engine and request may differ: they say who wrote it, and why)."""
     mine, theirs = document.get("archive") or {}, other.get("archive") or {}
     if (mine.get("sha256"), mine.get("size")) != (theirs.get("sha256"), theirs.get("size")):
+        return False
+    if any(document.get(key) != other.get(key) for key in set(document).union(other) - _COMMON_KEYS):
         return False
     try:
         return disagreement(images_of(document), images_of(other)) is None

@@ -309,7 +309,7 @@ class ImageArchiveManager(ArchiveManager):
         source = self._input_archive(platform)
         if source is None:
             self.engine.check_platform_support(platform)
-            wanted = image_plans.wanted_images(requests, self.engine.inspect_image)
+            wanted = image_plans.wanted_images(requests, lambda ref: self.engine.inspect_image(ref, platform), platform)
         else:
             wanted = image_plans.wanted_from_archive(requests, source.images)
         omitted = plan_omissions([w.diff_ids for w in wanted], self.params["exclude_layers"])

@@ -3,7 +3,12 @@
 #
 #   classic: Debian bookworm's docker.io 20.10, graph-driver (overlay2) image store
 #   modern:  Debian trixie's docker.io 26.1 with the containerd image store
+#   containerd2: Debian forky's docker.io 28.5 and containerd 2.1, containerd image store (API 1.51)
 #   source:  a second classic engine, the source host of the simulated fleet (fleet.sh)
+#   fleet-classic, fleet-modern, fleet-containerd2: the fleet's target hosts, one of each kind
+#
+# The fleet (and the benchmark smoke test, which uses it) has engines of its own, so that the
+# role's tests and the module tests can run at the same time without seeing each other's images.
 #
 # Each engine has its own data-root, exec-root, pidfile, socket and containerd
 # namespace, no bridge and no iptables rules, and a proxy pointing at a closed
@@ -14,17 +19,29 @@ set -euo pipefail
 
 ROOT=${AIRGAP_ENGINES_ROOT:-/var/tmp/airgap-engines}
 TRIXIE=$ROOT/trixie            # unpacked trixie .debs (dpkg -x), not installed
+FORKY=$ROOT/forky              # unpacked forky .debs, likewise
+# Forky's runc needs a newer glibc than bookworm's, so the containerd2 engine runs bookworm's
+# runc: this directory holds only a link to it and comes first on that engine's PATH.
+BOOKWORM_RUNC=$ROOT/bookworm-runc
 RUN=$ROOT/run
 CLOSED_PROXY=http://127.0.0.1:9  # discard port: nothing listens, a pull fails fast
-ENGINES=(classic modern source)
+ENGINES=(classic modern containerd2 source fleet-classic fleet-modern fleet-containerd2)
 
 log() { printf 'engines: %s\n' "$*" >&2; }
 
 socket_of() { printf '%s/%s.sock' "$RUN" "$1"; }
 
+# Which Docker an engine runs: classic (bookworm), modern (trixie) or containerd2 (forky).
+kind_of() {
+  case ${1#fleet-} in
+    source) echo classic ;;
+    *) echo "${1#fleet-}" ;;
+  esac
+}
+
 install_bookworm_packages() {
   local missing=()
-  for pkg in docker.io busybox-static zstd python3-venv shellcheck; do
+  for pkg in docker.io runc busybox-static zstd python3-venv shellcheck; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   local fresh_engine=false
@@ -42,31 +59,48 @@ install_bookworm_packages() {
   fi
 }
 
-# Fetch trixie's docker.io and containerd with a private apt configuration (own
-# sources, lists and cache) so that the system's apt sources stay untouched.
-install_trixie_engine() {
-  [ -x "$TRIXIE/usr/sbin/dockerd" ] && [ -x "$TRIXIE/usr/bin/containerd" ] && return 0
-  local apt=$ROOT/apt
-  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/debs" "$TRIXIE"
-  printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main\n' \
-    >"$apt/sources.list"
+# Fetch a Debian suite's docker.io and containerd with a private apt configuration (own
+# sources, lists and cache) and unpack them into $2, so that the system's apt sources and
+# packages stay untouched.
+install_debian_engine() {
+  local suite=$1 target=$2 apt=$ROOT/apt-$1
+  [ -x "$target/usr/sbin/dockerd" ] && [ -x "$target/usr/bin/containerd" ] && return 0
+  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/debs" "$target"
+  printf 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian %s main\n' \
+    "$suite" >"$apt/sources.list"
   local opts=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
     -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o APT::Sandbox::User=root)
-  log "fetching trixie docker.io and containerd"
+  log "fetching $suite docker.io and containerd"
   apt-get "${opts[@]}" update -qq
+  rm -f "$apt"/debs/*.deb
   (cd "$apt/debs" && apt-get "${opts[@]}" download docker.io containerd >/dev/null)
-  for deb in "$apt"/debs/*.deb; do dpkg -x "$deb" "$TRIXIE"; done
+  for deb in "$apt"/debs/*.deb; do dpkg -x "$deb" "$target"; done
+}
+
+link_bookworm_runc() {
+  local runc
+  runc=$(PATH=/usr/sbin:/usr/bin:/sbin:/bin command -v runc) || { log "bookworm's runc is missing"; return 1; }
+  mkdir -p "$BOOKWORM_RUNC"
+  ln -sfn "$runc" "$BOOKWORM_RUNC/runc"
+}
+
+install_engines() {
+  install_bookworm_packages
+  install_debian_engine trixie "$TRIXIE"
+  install_debian_engine forky "$FORKY"
+  link_bookworm_runc
 }
 
 write_configs() {
   mkdir -p "$RUN"
-  local classic
-  for classic in classic source; do
-    printf '{"storage-driver": "overlay2"}\n' >"$ROOT/$classic.json"
+  local name
+  for name in "${ENGINES[@]}"; do
+    if [ "$(kind_of "$name")" = classic ]; then
+      printf '{"storage-driver": "overlay2"}\n' >"$ROOT/$name.json"
+    else
+      printf '{"features": {"containerd-snapshotter": true}}\n' >"$ROOT/$name.json"
+    fi
   done
-  cat >"$ROOT/modern.json" <<JSON
-{"features": {"containerd-snapshotter": true}}
-JSON
 }
 
 engine_ready() { docker -H "unix://$(socket_of "$1")" version >/dev/null 2>&1; }
@@ -74,11 +108,13 @@ engine_ready() { docker -H "unix://$(socket_of "$1")" version >/dev/null 2>&1; }
 start_engine() {
   local name=$1 dockerd path
   engine_ready "$name" && { log "$name already running"; return 0; }
-  if [ "$name" != modern ]; then  # classic and source: bookworm's dockerd
-    dockerd=/usr/sbin/dockerd; path=/usr/sbin:/usr/bin:/sbin:/bin
-  else
-    dockerd=$TRIXIE/usr/sbin/dockerd; path=$TRIXIE/usr/sbin:$TRIXIE/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin
-  fi
+  # dockerd starts the containerd it finds on PATH, containerd the shim, the shim runc.
+  case $(kind_of "$name") in
+    modern) dockerd=$TRIXIE/usr/sbin/dockerd; path=$TRIXIE/usr/sbin:$TRIXIE/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin ;;
+    containerd2) dockerd=$FORKY/usr/sbin/dockerd
+                 path=$BOOKWORM_RUNC:$FORKY/usr/sbin:$FORKY/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin ;;
+    *) dockerd=/usr/sbin/dockerd; path=/usr/sbin:/usr/bin:/sbin:/bin ;;  # the classic kind
+  esac
   mkdir -p "$ROOT/$name/data" "$ROOT/$name/exec"
   log "starting $name engine on $(socket_of "$name")"
   env -i PATH="$path" HOME=/root HTTP_PROXY=$CLOSED_PROXY HTTPS_PROXY=$CLOSED_PROXY \
@@ -110,16 +146,17 @@ stop_engine() {
 }
 
 case ${1:-} in
-  install) install_bookworm_packages; install_trixie_engine ;;
-  start) install_bookworm_packages; install_trixie_engine; write_configs
+  install) install_engines ;;
+  start) install_engines; write_configs
          for e in "${ENGINES[@]}"; do start_engine "$e"; done ;;
   stop) for e in "${ENGINES[@]}"; do stop_engine "$e"; done ;;
   status) for e in "${ENGINES[@]}"; do
             if engine_ready "$e"; then echo "$e: $(docker -H "unix://$(socket_of "$e")" version -f '{{.Server.Version}}') on unix://$(socket_of "$e")"
             else echo "$e: down"; fi
           done ;;
-  env) echo "AIRGAP_CLASSIC_HOST=unix://$(socket_of classic)"
-       echo "AIRGAP_MODERN_HOST=unix://$(socket_of modern)"
-       echo "AIRGAP_SOURCE_HOST=unix://$(socket_of source)" ;;
+  env) for e in "${ENGINES[@]}"; do
+         var=${e//-/_}
+         echo "AIRGAP_${var^^}_HOST=unix://$(socket_of "$e")"
+       done ;;
   *) echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;
 esac

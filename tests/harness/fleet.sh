@@ -9,11 +9,12 @@
 #
 # Everything else (the managed venv under $ROOT, /usr, /root, /tmp) is the machine's.
 #
-#   host         address     engine (engines.sh)
-#   src          127.0.0.11  source
-#   tgt-classic  127.0.0.12  classic
-#   tgt-modern   127.0.0.13  modern
-#   unreachable  127.0.0.14  none: nothing ever listens there
+#   host             address     engine (engines.sh)
+#   src              127.0.0.11  source             Docker 20.10, classic store
+#   tgt-classic      127.0.0.12  fleet-classic      Docker 20.10, classic store
+#   tgt-modern       127.0.0.13  fleet-modern       Docker 26.1, containerd store
+#   unreachable      127.0.0.14  none: nothing ever listens there
+#   tgt-containerd2  127.0.0.15  fleet-containerd2  Docker 28.5, containerd 2.1 store
 #
 # Every host accepts the fleet key for root and for the unprivileged user airgap-op, who may
 # sudo to root without a password.
@@ -28,7 +29,8 @@ KEY=$FLEET/id_ed25519
 PORT=2222
 STAGING_MOUNT=/var/tmp/airgap.docker
 UNREACHABLE=127.0.0.14
-HOSTS=("src 127.0.0.11 source" "tgt-classic 127.0.0.12 classic" "tgt-modern 127.0.0.13 modern")
+HOSTS=("src 127.0.0.11 source" "tgt-classic 127.0.0.12 fleet-classic" "tgt-modern 127.0.0.13 fleet-modern"
+  "tgt-containerd2 127.0.0.15 fleet-containerd2")
 SSH_OPTS=(-i "$KEY" -p "$PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
   -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=3 -o LogLevel=ERROR)
 
@@ -150,7 +152,12 @@ launch_sshd() {
 login_works() { timeout 10 ssh "${SSH_OPTS[@]}" "root@$1" true </dev/null >/dev/null 2>&1; }
 
 # The launched process (setsid, unshare and sh exec into sshd) is alive and not a zombie.
-launched_alive() { grep -qF "$FLEET/$1/sshd_config" "/proc/$2/cmdline" 2>/dev/null; }
+# Its state, not its command line: right after the fork it may still be this script's copy.
+launched_alive() {
+  local state
+  state=$(sed -n 's/^[0-9]* (.*) \([A-Z]\).*/\1/p' "/proc/$2/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
 
 wait_for_login() {
   local name=$1 address=$2 launched=$3

@@ -9,26 +9,31 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import docker
 import pytest
+from ansible.plugins.loader import init_plugin_loader
+from ansible.utils.collection_loader._collection_finder import _AnsibleCollectionFinder
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from ansible_runner_helper import Ansible
+from ansible_calls import Ansible, write_inventory
 from fleet_helper import Fleet
-from image_factory import ImageFactory
+from image_factory import ImageFactory, abandoned_test_tag, test_repository
 from migrate_scenario import Scenario
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_ROOT = Path(os.environ.get("AIRGAP_ENGINES_ROOT", "/var/tmp/airgap-engines"))
-TEST_REPO_PREFIX = "airgap-test/"
 ENGINES = {
     "classic": os.environ.get("AIRGAP_CLASSIC_HOST", "unix://%s/run/classic.sock" % ENGINE_ROOT),
     "modern": os.environ.get("AIRGAP_MODERN_HOST", "unix://%s/run/modern.sock" % ENGINE_ROOT),
+    "containerd2": os.environ.get("AIRGAP_CONTAINERD2_HOST", "unix://%s/run/containerd2.sock" % ENGINE_ROOT),
 }
+# AIRGAP_TEST_ENGINES=classic,modern runs the engine matrix on those engines only (a contributor's
+# quick run); unset, every engine is tested.
+if os.environ.get("AIRGAP_TEST_ENGINES"):
+    ENGINES = {name: ENGINES[name] for name in os.environ["AIRGAP_TEST_ENGINES"].split(",")}
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -47,22 +52,34 @@ def verified_memo_directory(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def collections_path(tmp_path_factory):
-    """Build the collection artifact and install it with ansible-galaxy, as a user would."""
+    """Build the collection artifact and install it with ansible-galaxy, as a user would; the
+    module calls of this session then resolve `airgap.docker` there, never in the checkout."""
     build_dir = tmp_path_factory.mktemp("build")
     install_dir = tmp_path_factory.mktemp("collections")
     bindir = Path(sys.executable).parent
+    # Without pytest-ansible's view of the checkout, which would count as installed already.
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ANSIBLE_COLLECTIONS_PATH")}
     subprocess.run([str(bindir / "ansible-galaxy"), "collection", "build", "--output-path", str(build_dir), str(REPO)],
-                   check=True, capture_output=True)
+                   check=True, capture_output=True, env=env)
     artifact = next(build_dir.glob("airgap-docker-*.tar.gz"))
-    subprocess.run([str(bindir / "ansible-galaxy"), "collection", "install", "-p", str(install_dir), str(artifact)],
-                   check=True, capture_output=True)
+    subprocess.run([str(bindir / "ansible-galaxy"), "collection", "install", "--force", "-p", str(install_dir), str(artifact)],
+                   check=True, capture_output=True, env=env)
     assert (install_dir / "ansible_collections/airgap/docker/plugins/modules/image_archive.py").exists()
+    # pytest-ansible configured Ansible's collection finder when pytest started (with the
+    # checkout, unless --ansible-unit-inject-only); this session's finder is the installed copy.
+    _AnsibleCollectionFinder._remove()
+    init_plugin_loader([str(install_dir)])
     return install_dir
 
 
 @pytest.fixture(scope="session")
-def ansible(collections_path, tmp_path_factory):
-    return Ansible(collections_path, tmp_path_factory.mktemp("plays"))
+def inventory(tmp_path_factory):
+    return write_inventory(tmp_path_factory.mktemp("inventory") / "engines.yml", ENGINES)
+
+
+@pytest.fixture
+def ansible(ansible_adhoc, inventory, collections_path):
+    return Ansible(ansible_adhoc, inventory, ENGINES, collections_path)
 
 
 def _client(name):
@@ -74,10 +91,10 @@ def _client(name):
     return client
 
 
-def _remove_test_images(factory, prefix):
-    """Remove test images by tag prefix, then the untagged images they leave behind. The containerd
-    image store lists images in time proportional to their number, so leftovers slow every later test."""
-    factory.remove(*[t for t in factory.tags() if t.startswith(prefix)])
+def _remove_abandoned_test_images(factory):
+    """Remove the test images of sessions that died, then the untagged images they leave behind. The
+    containerd image store lists images in time proportional to their number, so leftovers slow every later test."""
+    factory.remove(*[t for t in factory.tags() if abandoned_test_tag(t)])
     with contextlib.suppress(Exception):
         factory.client.prune_images(filters={"dangling": True})
 
@@ -86,7 +103,7 @@ def _remove_test_images(factory, prefix):
 def factories(tmp_path_factory):
     made = {name: ImageFactory(name, ENGINES[name], _client(name), tmp_path_factory.mktemp("ctx-" + name)) for name in ENGINES}
     for factory in made.values():
-        _remove_test_images(factory, TEST_REPO_PREFIX)
+        _remove_abandoned_test_images(factory)
     return made
 
 
@@ -104,7 +121,7 @@ def other_engine(engine, factories):
 @pytest.fixture
 def unique(factories):
     """A fresh repository name so that tests never see each other's tags; its images go afterwards."""
-    name = "%st%s" % (TEST_REPO_PREFIX, uuid.uuid4().hex[:10])
+    name = test_repository()
     yield name
     for factory in factories.values():
         factory.remove(*[t for t in factory.tags() if t.startswith(name + ":")])
@@ -143,3 +160,19 @@ def scenario(ansible, fleet, hosts, tmp_path):
         fleet.clear_staging(name)
     yield scene
     scene.cleanup()
+
+
+# Two sessions at once (tests/harness/integration.sh) ---------------------------------------
+
+FLEET_FIXTURES = {"fleet", "hosts", "scenario"}
+
+
+def pytest_collection_modifyitems(items):
+    """Mark the tests that use the simulated fleet: `-m fleet` and `-m "not fleet"` then split the
+    suite into two sessions that share no engine (the fleet's targets have engines of their own)."""
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        if uses & FLEET_FIXTURES:
+            item.add_marker(pytest.mark.fleet)
+        if item.get_closest_marker("fleet") and uses & {"engine", "other_engine", "factories", "unique"}:
+            raise pytest.UsageError("%s uses the fleet and the module tests' engines: the two sessions would share them." % item.nodeid)

@@ -10,8 +10,37 @@ import shutil
 import subprocess
 import tarfile
 import time
+import uuid
+from pathlib import Path
 
 BUSYBOX = "/bin/busybox"
+
+# Test images are named airgap-test/s<pid>-<letter><hex>: the pid of the pytest session that made
+# them, so that a session removes the leftovers of sessions that died, never another live one's.
+TEST_REPO_PREFIX = "airgap-test/"
+_SESSION_PREFIX = "%ss%d-" % (TEST_REPO_PREFIX, os.getpid())
+
+
+def test_repository(letter="t"):
+    """A fresh repository name belonging to this test session."""
+    return "%s%s%s" % (_SESSION_PREFIX, letter, uuid.uuid4().hex[:10])
+
+
+def _session_alive(pid):
+    try:
+        return b"pytest" in Path("/proc/%d/cmdline" % pid).read_bytes()
+    except OSError:
+        return False
+
+
+def abandoned_test_tag(tag):
+    """True for a test image tag whose session is gone (or which predates session names)."""
+    if not tag.startswith(TEST_REPO_PREFIX):
+        return False
+    session = tag[len(TEST_REPO_PREFIX):].split("-", 1)[0]
+    if not (session.startswith("s") and session[1:].isdigit()):
+        return True
+    return int(session[1:]) != os.getpid() and not _session_alive(int(session[1:]))
 
 
 class ImageFactory:
@@ -30,8 +59,11 @@ class ImageFactory:
             "FROM scratch",
             "COPY busybox /bin/busybox",
             'RUN ["/bin/busybox", "--install", "-s", "/bin"]',
-            "RUN echo %s > /marker.txt" % (marker or tag),
+            # COPY, not RUN echo: the marker layer then needs no container (the two layers
+            # above come from the build cache after the first build on an engine).
+            "COPY marker.txt /marker.txt",
         ]
+        (context / "marker.txt").write_text((marker or tag) + "\n")
         if random_bytes:
             with open(context / "random.bin", "wb") as handle:
                 handle.write(os.urandom(random_bytes))
@@ -54,6 +86,9 @@ class ImageFactory:
             if "error" in message:
                 raise AssertionError("building %s on %s failed: %s" % (tag, self.name, message["error"]))
         return self.client.inspect_image(tag)["Id"]
+
+    def api_version(self):
+        return tuple(int(part) for part in self.client.version()["ApiVersion"].split("."))
 
     def inspect(self, ref):
         try:

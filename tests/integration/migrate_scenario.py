@@ -10,8 +10,9 @@ import subprocess
 import uuid
 
 import yaml
+from image_factory import test_repository
 
-TARGETS = ["tgt-classic", "tgt-modern"]
+TARGETS = ["tgt-classic", "tgt-modern", "tgt-containerd2"]
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
@@ -62,7 +63,7 @@ class Scenario:
 
     def __init__(self, ansible, fleet, hosts, tmp_path):
         self.ansible, self.fleet, self.hosts, self.tmp = ansible, fleet, hosts, tmp_path
-        self.repo = "airgap-test/m%s" % uuid.uuid4().hex[:8]
+        self.repo = test_repository("m")
         self.containers = []
 
     def image(self, tag, marker=None, **kwargs):

@@ -7,11 +7,15 @@ byte counts do not depend on the image's size, so they are checked.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
+ENGINE_ROOT = os.environ.get("AIRGAP_ENGINES_ROOT", "/var/tmp/airgap-engines")
 CASES = {
     "cold save": {"docker save -o", "community.docker docker_image_export", "image_archive none", "image_archive zstd"},
     "warm save": {"community.docker docker_image_export", "image_archive"},
@@ -59,10 +63,14 @@ def check_delta(delta, table):
         assert any(line.startswith("| modules | %s" % engine) and line.endswith("| met |") for line in table.splitlines()), table
 
 
+@pytest.mark.fleet
 def test_every_case_produces_figures(tmp_path):
     output = tmp_path / "results"
-    proc = subprocess.run([sys.executable, str(REPO / "bench/run.py"), "--smoke", "--output", str(output), "--work", str(tmp_path / "work")],
-                          capture_output=True, text=True, check=False, timeout=1200)
+    # The fleet's target engines (the delta's role part runs there too), not those of the module tests.
+    env = dict(os.environ, AIRGAP_BENCH_CLASSIC_HOST="unix://%s/run/fleet-classic.sock" % ENGINE_ROOT,
+               AIRGAP_BENCH_MODERN_HOST="unix://%s/run/fleet-modern.sock" % ENGINE_ROOT)
+    proc = subprocess.run([sys.executable, str(REPO / "bench/run.py"), "--smoke", "--engines", "classic,modern", "--output", str(output),
+                           "--work", str(tmp_path / "work")], capture_output=True, text=True, check=False, timeout=1200, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     results = json.loads((output / "latest.json").read_text())
     assert set(results["engines"]) == {"classic", "modern"}

@@ -13,7 +13,7 @@ import stat
 import subprocess
 
 import pytest
-from ansible_runner_helper import assert_clean_failure
+from ansible_calls import assert_clean_failure
 
 MODULE = "airgap.docker.bundle"
 FULL = "images/app.tar.zst"

@@ -35,7 +35,7 @@ def test_each_host_answers_over_ssh_in_a_namespace_of_its_own(fleet):
     assert os.readlink("/proc/self/ns/mnt") not in namespaces
 
 
-@pytest.mark.parametrize("host", ["src", "tgt-classic", "tgt-modern"])
+@pytest.mark.parametrize("host", ["src", "tgt-classic", "tgt-modern", "tgt-containerd2"])
 def test_the_default_docker_socket_is_the_hosts_own_engine(fleet, host):
     data_root = str(fleet.engines_root / fleet.hosts[host]["engine"] / "data")
     cli = fleet.ssh(host, "docker -H unix:///var/run/docker.sock info --format '{{.DockerRootDir}}'")

@@ -11,7 +11,7 @@ import shutil
 import tarfile
 
 import pytest
-from ansible_runner_helper import changed
+from ansible_calls import changed
 
 MODULE = "airgap.docker.image_archive"
 

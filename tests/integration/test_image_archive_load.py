@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from ansible_runner_helper import changed
+from ansible_calls import changed
 
 MODULE = "airgap.docker.image_archive"
 

@@ -6,7 +6,7 @@ import json
 import tarfile
 
 import pytest
-from ansible_runner_helper import changed
+from ansible_calls import changed
 
 MODULE = "airgap.docker.image_archive"
 

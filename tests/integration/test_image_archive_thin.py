@@ -9,7 +9,7 @@ import hashlib
 import json
 
 import pytest
-from ansible_runner_helper import changed
+from ansible_calls import changed
 
 MODULE = "airgap.docker.image_archive"
 SMALL = 64 * 1024

@@ -7,14 +7,13 @@ belongs to one source, not to every source of that inventory name.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import re
 import signal
 import subprocess
-import threading
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -24,16 +23,6 @@ import yaml
 from migrate_scenario import assert_ok
 
 SAVE = "airgap.docker.image_archive"
-
-
-@pytest.fixture
-def unique(factories):
-    """A repository of this file's own: the test sessions of other files remove every `airgap-test/` image
-    when they start, and these tests keep images across several runs. Its images go afterwards."""
-    name = "airgap-leftovers/t%s" % uuid.uuid4().hex[:10]
-    yield name
-    for factory in factories.values():
-        factory.remove(*[t for t in factory.tags() if t.startswith(name + ":")])
 
 
 def digest(path):
@@ -134,24 +123,35 @@ def test_a_killed_save_is_cleaned_up_by_the_next_run_and_the_old_archive_survive
 def test_a_running_saves_partial_file_is_kept_by_a_concurrent_save(ansible, engine, unique, workdir, tmp_path):
     path = workdir / "app.tar.gz"
     big, small = unique + ":big", unique + ":small"
-    engine.build(big, marker="big", random_bytes=96 << 20)
+    engine.build(big, marker="big", random_bytes=32 << 20)
     engine.build(small)
     slow = start_playbook(ansible, [{SAVE: {"path": str(path), "images": [big], "docker_host": engine.host,
                                             "compression": "gzip", "compression_level": 9}}], tmp_path)
+    writers = []
     try:
         deadline = time.monotonic() + 240
         while not [n for n in partials(workdir, path.name) if (workdir / n).stat().st_size > 0]:
             assert time.monotonic() < deadline and slow.poll() is None
             time.sleep(0.02)
+        # The slow writer is stopped, not raced: it holds its partial file's lock while the quick save runs.
+        writers = [pid for pid in children_of(slow.pid) if "AnsiballZ_image_archive" in cmdline(pid)]
+        assert writers, "the slow save's module process was not found"
+        for pid in writers:
+            os.kill(pid, signal.SIGSTOP)
         (live,) = partials(workdir, path.name)
         quick = ansible.run({SAVE: {"path": str(path), "images": [small], "docker_host": engine.host}})[0]
         assert quick["changed"] and not quick.get("failed"), quick
         assert live in partials(workdir, path.name), "a live writer's partial file is never removed"
-        output = slow.communicate(timeout=600)[0]
     finally:
-        if slow.poll() is None:
-            slow.kill()
-            slow.wait()
+        for pid in writers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        try:
+            output = slow.communicate(timeout=600)[0]
+        finally:
+            if slow.poll() is None:
+                slow.kill()
+                slow.wait()
     assert slow.returncode == 0, output[-3000:]
     assert partials(workdir, path.name) == []
 
@@ -161,19 +161,28 @@ def test_a_running_saves_partial_file_is_kept_by_a_concurrent_save(ansible, engi
 
 @contextlib.contextmanager
 def held(directory, release_after=None):
-    """Hold a bundle directory's lock from this process, as another run writing it would."""
-    fd = os.open(str(directory), os.O_RDONLY | os.O_DIRECTORY)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    timer = threading.Timer(release_after, os.close, [fd]) if release_after else None
-    if timer:
-        timer.start()
+    """Hold a bundle directory's lock from another process, as another run writing it would (not
+    from this one: the module calls' workers are forked from it and would inherit the lock)."""
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(directory), str(release_after or 3600)],
+                              stdout=subprocess.PIPE, text=True)
     try:
+        assert holder.stdout.readline().strip() == "locked", "the lock holder did not take the lock"
         yield
+        if release_after:
+            holder.wait(timeout=release_after + 60)
     finally:
-        if timer:
-            timer.join()
-        else:
-            os.close(fd)
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+
+
+_HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
 
 
 def image_sidecar(data):

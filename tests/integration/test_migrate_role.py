@@ -64,7 +64,7 @@ def test_target_that_has_the_images_gets_nothing(scenario, fleet, hosts):
 def test_unreachable_target_fails_alone(scenario, fleet):
     app = scenario.image("1")
     inventory_hosts = ["src", "unreachable"] + TARGETS
-    run = scenario.play("main", "unreachable,tgt-classic,tgt-modern",
+    run = scenario.play("main", ",".join(["unreachable"] + TARGETS),
                         {"migrate_source": "src", "migrate_images": [app], "migrate_bundle_dir": str(scenario.tmp / "relay")},
                         inventory_hosts=inventory_hosts)
     assert run.rc != 0
@@ -248,8 +248,8 @@ def test_engine_settings_per_host(scenario, fleet, hosts):
     reached fails alone, with a sentence naming the engine."""
     app = scenario.image("1")
     root = fleet.engines_root / "run"
-    host_vars = {"src": {"migrate_docker_host": "unix://%s/source.sock" % root},
-                 "tgt-classic": {"migrate_docker_host": "unix://%s/classic.sock" % root},
+    host_vars = {"src": {"migrate_docker_host": fleet.hosts["src"]["docker_host"]},
+                 "tgt-classic": {"migrate_docker_host": fleet.hosts["tgt-classic"]["docker_host"]},
                  "tgt-modern": {"migrate_docker_host": "unix://%s/no-such-engine.sock" % root}}
     run = scenario.play("main", ",".join(TARGETS), {"migrate_source": "src", "migrate_images": [app],
                                                     "migrate_bundle_dir": str(scenario.tmp / "relay")}, host_vars=host_vars)

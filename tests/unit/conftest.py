@@ -2,46 +2,32 @@
 # Copyright (c) airgap.docker contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Make `ansible_collections.airgap.docker` importable for the unit tests.
+"""The unit tests import `ansible_collections.airgap.docker` from this checkout.
 
-Once per test session (at import of this conftest, before any test module is collected) a
-temporary directory gets the tree `ansible_collections/airgap/docker`, where `docker` is a
-symlink to the repository root; that directory goes first on sys.path so that the code under
-test is always this checkout, never an installed copy of the collection.
+pytest-ansible does that when pytest starts in the checkout's root (where galaxy.yml is): it
+links the checkout as collections/ansible_collections/airgap/docker (symlinks, nothing copied)
+and puts that first for Ansible's collection loader and on sys.path. This file only checks that
+it happened, and makes the shared test helpers (archive_factory) importable.
 """
 
 from __future__ import annotations
 
-import atexit
 import os
-import shutil
 import sys
-import tempfile
+
+import pytest
 
 UNIT_DIR = os.path.dirname(os.path.abspath(__file__))
 REPO_ROOT = os.path.dirname(os.path.dirname(UNIT_DIR))
 
-
-def _make_collection_root():
-    root = tempfile.mkdtemp(prefix="airgap-docker-unit-")
-    atexit.register(shutil.rmtree, root, True)
-    namespace = os.path.join(root, "ansible_collections", "airgap")
-    os.makedirs(namespace)
-    os.symlink(REPO_ROOT, os.path.join(namespace, "docker"))
-    return root
+if UNIT_DIR not in sys.path:
+    sys.path.insert(0, UNIT_DIR)
 
 
-def _install():
-    # Drop anything an earlier import may have bound to another copy of the collection.
-    for name in list(sys.modules):
-        if name == "ansible_collections" or name.startswith("ansible_collections."):
-            del sys.modules[name]
-    root = _make_collection_root()
-    sys.path.insert(0, root)
-    # The shared test helpers (archive_factory) live next to this file.
-    if UNIT_DIR not in sys.path:
-        sys.path.insert(1, UNIT_DIR)
-    return root
+def pytest_sessionstart(session):
+    from ansible_collections.airgap.docker.plugins.module_utils import errors  # pylint: disable=import-outside-toplevel
 
-
-COLLECTION_ROOT = _install()
+    where = os.path.realpath(errors.__file__)
+    if not where.startswith(os.path.realpath(REPO_ROOT) + os.sep):
+        raise pytest.UsageError("The unit tests must import this checkout (%s), not %s: run pytest from the checkout's root, "
+                                "where pytest-ansible finds galaxy.yml." % (REPO_ROOT, where))

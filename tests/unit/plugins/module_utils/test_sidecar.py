@@ -231,3 +231,14 @@ def test_describes_same_content(images):
     assert not sidecar.describes_same_content(document, moved)
     other_file = sidecar.build({"sha256": "cd" * 32, "size": 10}, images)
     assert not sidecar.describes_same_content(document, other_file)
+
+
+def test_describes_same_content_compares_a_kinds_own_facts():
+    layer = {"sha256": "sha256:" + "ab" * 32, "size": 2048}
+    written = sidecar.build({"sha256": "ab" * 32, "size": 10}, [], kind="container", extra={"layer": layer})
+    assert sidecar.describes_same_content(written, sidecar.build({"sha256": "ab" * 32, "size": 10}, [], {"version": "26"},
+                                                                 kind="container", extra={"layer": dict(layer)}))
+    edited = sidecar.build({"sha256": "ab" * 32, "size": 10}, [], kind="container",
+                           extra={"layer": dict(layer, sha256="sha256:" + "0" * 64)})
+    assert not sidecar.describes_same_content(written, edited)
+    assert not sidecar.describes_same_content(written, sidecar.build({"sha256": "ab" * 32, "size": 10}, [], kind="container"))
