@@ -7,10 +7,22 @@
 from __future__ import annotations
 
 
+# Control characters as escapes: messages quote names taken from archives, which anyone may have
+# written, and a name must not break the one-line sentence (or a terminal) with a newline or escape.
+_ESCAPES = {code: "\\x%02x" % code for code in list(range(32)) + [127]}
+_ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def one_line(text):
+    """text with its control characters escaped."""
+    return str(text).translate(_ESCAPES)
+
+
 class AirgapError(Exception):
-    """Base class: the message is one sentence a user can act on."""
+    """Base class: the message is one sentence a user can act on, on one line."""
 
     def __init__(self, msg, **details):
+        msg = one_line(msg)
         super().__init__(msg)
         self.msg = msg
         self.details = details

@@ -1295,3 +1295,16 @@ def test_the_table_of_names_is_dropped_at_the_end_of_the_archive():
     scanner.finish()
     assert scanner._kinds is None
     assert len(scanner.sizes) == len(scanner.members) == 100 and scanner.order[-1] == "a/b/c/99"
+
+
+def test_a_name_with_control_characters_leaves_the_message_on_one_line():
+    # Found by hypothesis: a member of an unknown type named "\n" split the sentence in two.
+    stream = io.BytesIO()
+    with tarfile.open(fileobj=stream, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        member = tarfile.TarInfo("evil\n\x1b[2Jname")
+        member.type = b"\x01"
+        archive.addfile(member)
+    with pytest.raises(ArchiveError) as info:
+        feed_all(TarScanner(keep_all), stream.getvalue(), 512).finish()
+    assert "\n" not in info.value.msg and "\x1b" not in info.value.msg
+    assert "evil\\n\\x1b[2Jname" in info.value.msg
