@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-
 # Control characters as escapes: messages quote names taken from archives, which anyone may have
 # written, and a name must not break the one-line sentence (or a terminal) with a newline or escape.
 _ESCAPES = {code: "\\x%02x" % code for code in list(range(32)) + [127]}
