@@ -33,9 +33,10 @@ sanity:
 unit:
 	$(PY) -m pytest -q tests/unit
 
-# The integration tests install the built collection and use that copy, not this checkout.
+# The integration tests install the built collection and use that copy, not this checkout. Two
+# sessions run at once, the fleet's and the modules', on engines of their own.
 integration:
-	$(PY) -m pytest -q --ansible-unit-inject-only tests/integration
+	PY=$(PY) tests/harness/integration.sh
 
 # Benchmarks against the Docker CLI and community.docker; results in bench/results/latest.*
 BENCH_ARGS ?=
