@@ -44,18 +44,15 @@ install_bookworm_packages() {
   for pkg in docker.io runc busybox-static zstd python3-venv shellcheck; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
-  local fresh_engine=false
-  [[ " ${missing[*]} " == *" docker.io "* ]] && fresh_engine=true
   if ((${#missing[@]})); then
     log "installing ${missing[*]} from the system's apt sources"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  # A system engine that was there before is the machine owner's: never touched. Only the one the
-  # package install above has just started (none of it in use yet) is stopped again, and we say so.
-  if $fresh_engine && command -v systemctl >/dev/null && systemctl is-active -q docker 2>/dev/null; then
-    log "stopping the system engine that installing docker.io just started (the tests use private engines)"
-    systemctl stop docker docker.socket || true
+  # A system Docker engine (the machine's, or one the docker.io package started) is never stopped or
+  # reconfigured: the private engines run beside it with their own sockets, roots and namespaces.
+  if command -v systemctl >/dev/null && systemctl is-active -q docker 2>/dev/null; then
+    log "the system Docker engine runs; it is left alone (the tests use private engines)"
   fi
 }
 
