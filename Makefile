@@ -19,6 +19,7 @@ lint:
 	$(VENV)/bin/antsibull-changelog lint
 	mkdir -p $(LINT_COLLECTIONS)/ansible_collections/airgap && ln -sfn $(CURDIR) $(LINT_COLLECTIONS)/ansible_collections/airgap/docker
 	ANSIBLE_COLLECTIONS_PATH=$(CURDIR)/$(LINT_COLLECTIONS) $(VENV)/bin/ansible-lint --offline --profile production --nocolor roles/migrate
+	cd $(LINT_COLLECTIONS)/ansible_collections/airgap/docker && PATH=$(CURDIR)/$(VENV)/bin:$$PATH antsibull-docs lint-collection-docs --plugin-docs .
 	shellcheck tests/harness/*.sh
 
 # ansible-test wants the collection under ansible_collections/<namespace>/<name>.
