@@ -22,7 +22,7 @@ description:
   - While it writes, it holds an exclusive lock (C(flock)) on the bundle directory; V(verified) and check mode hold
     a shared one. A run that finds the directory locked waits up to O(lock_timeout) seconds, then fails saying so.
   - V(verified) checks a bundle before anything of it is used and returns its manifest.
-  - The R(airgap.docker.migrate role, ansible_collections.airgap.docker.migrate_role) role uses this module on the controller; the bundle format is described in
+  - The R(airgap.docker.migrate, ansible_collections.airgap.docker.migrate_role) role uses this module on the controller; the bundle format is described in
     C(docs/bundle-format.md).
 author:
   - airgap.docker contributors (@airgap-docker)
@@ -80,7 +80,8 @@ options:
   pending:
     description:
       - With O(state=present), bundle paths of archives that are about to be rewritten and whose sidecar is not known
-        yet (the R(airgap.docker.migrate role, ansible_collections.airgap.docker.migrate_role) role passes them in check mode). Their files are not reported as removed.
+        yet (the R(airgap.docker.migrate, ansible_collections.airgap.docker.migrate_role) role passes them in check
+        mode). Their files are not reported as removed.
     type: list
     elements: str
     default: []
@@ -89,7 +90,7 @@ options:
       - With O(state=present), keep the thin archives (those with a C(delta_of)) that the bundle already lists, as long as
         the full archive they stand for is in O(archives) with the same images and their files are still in the bundle.
         Thin archives written for earlier receivers are then reused instead of cut again, and a re-run that needs no
-        new one leaves the manifest as it is. The R(airgap.docker.migrate role, ansible_collections.airgap.docker.migrate_role) role's relay sets it.
+        new one leaves the manifest as it is. The R(airgap.docker.migrate, ansible_collections.airgap.docker.migrate_role) role's relay sets it.
       - Only a manifest this module wrote is believed. The earlier manifest's entries are kept only when its bytes
         are those this controller user last wrote into the directory (remembered outside the bundle, in the memo
         described under O(verify_archives)), or, with O(signing_key), when its signature verifies with that key;

@@ -25,8 +25,8 @@ description:
     are remembered outside the bundle, in the controller user's C(${XDG_CACHE_HOME:-~/.cache}/airgap.docker/verified/)
     (C($AIRGAP_DOCKER_CACHE/verified/) when that is set), by each file's device, inode, size, modification time and
     inode change time; a file replaced or altered since it was hashed is hashed again.
-  - The file is read as the user Ansible logs in as, not the C(become) user; the R(airgap.docker.migrate role, ansible_collections.airgap.docker.migrate_role) role writes
-    its archives owned by that user.
+  - The file is read as the user Ansible logs in as, not the C(become) user; the
+    R(airgap.docker.migrate, ansible_collections.airgap.docker.migrate_role) role writes its archives owned by that user.
 author:
   - airgap.docker contributors (@airgap-docker)
 extends_documentation_fragment:

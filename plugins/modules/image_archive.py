@@ -86,8 +86,8 @@ options:
         same image, or for another image of the archive) stays in, and so do the layers above its bottom occurrence.
       - A flat list such as RV(airgap.docker.image_info#module:inventory.layers) may name a layer the receiver holds only
         on top of other layers; the load then refuses the archive before sending anything. For an exact cut, list the
-        image's first RV(airgap.docker.image_info#module:wanted[].held_layers) diff IDs, as the R(airgap.docker.migrate role, ansible_collections.airgap.docker.migrate_role)
-        role does.
+        image's first RV(airgap.docker.image_info#module:wanted[].held_layers) diff IDs, as the
+        R(airgap.docker.migrate, ansible_collections.airgap.docker.migrate_role) role does.
       - A thin archive is written as an OCI layout that also carries C(manifest.json), which the classic image store
         and the containerd image store (Docker 25+) both load, whatever layout the source engine writes. The sidecar
         records per image how many bottom layers were left out (RV(images[].omitted_layers)).

@@ -15,7 +15,7 @@ description:
     that M(airgap.docker.image_archive) uses to recognise an image on any image store.
   - Given the image records of an archive's sidecar or of a bundle manifest (O(wanted)), says for each one whether
     the engine already holds it with all its tags, holds it under other tags only, or lacks it. That is how the
-    R(airgap.docker.migrate role, ansible_collections.airgap.docker.migrate_role) role decides, before copying a byte, which archives a host needs.
+    R(airgap.docker.migrate, ansible_collections.airgap.docker.migrate_role) role decides, before copying a byte, which archives a host needs.
   - Never changes anything.
 author:
   - airgap.docker contributors (@airgap-docker)

@@ -19,7 +19,7 @@ description:
   - The content is verified where it is used, by M(airgap.docker.image_archive) and M(airgap.docker.container_archive)
     with their C(checksum) option, while loading.
   - Files are written as the user Ansible logs in as, not the C(become) user, so the destination directory must be
-    writable by that user; the R(airgap.docker.migrate role, ansible_collections.airgap.docker.migrate_role) role creates its staging directory that way.
+    writable by that user; the R(airgap.docker.migrate, ansible_collections.airgap.docker.migrate_role) role creates its staging directory that way.
 author:
   - airgap.docker contributors (@airgap-docker)
 extends_documentation_fragment:
