@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / ".cache/bench/collections"))
 
-from ansible_collections.airgap.docker.plugins.module_utils import files, image_transfer  # noqa: E402
+from ansible_collections.airgap.docker.plugins.module_utils import image_transfer, streaming  # noqa: E402
 from ansible_collections.airgap.docker.plugins.module_utils.engine import EngineClient  # noqa: E402
 
 IMAGE = "airgap-bench/data:1"
@@ -37,13 +37,13 @@ def variants(engine):
 
     def with_reader_thread():
         with open(OUT, "wb") as handle:
-            for block in files.prefetch(engine.save_stream([IMAGE])):
+            for block in streaming.prefetch(engine.save_stream([IMAGE])):
                 handle.write(block)
 
     def with_sha256():
         digest = hashlib.sha256()
         with open(OUT, "wb") as handle:
-            for block in files.prefetch(engine.save_stream([IMAGE])):
+            for block in streaming.prefetch(engine.save_stream([IMAGE])):
                 digest.update(block)
                 handle.write(block)
 

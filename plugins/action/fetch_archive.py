@@ -11,16 +11,12 @@ import os
 from ansible.errors import AnsibleError
 
 from ansible_collections.airgap.docker.plugins.module_utils import bundle
+from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import place_checked_copy
+from ansible_collections.airgap.docker.plugins.module_utils.checksums import hash_open_file, parse_sha256
+from ansible_collections.airgap.docker.plugins.module_utils.directory_lock import DirectoryLock
+from ansible_collections.airgap.docker.plugins.module_utils.disk_space import human_size
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ChecksumMismatch
-from ansible_collections.airgap.docker.plugins.module_utils.files import (
-    PRIVATE_MODE,
-    AtomicFile,
-    DirectoryLock,
-    fsync_directory,
-    hash_open_file,
-    human_size,
-    parse_sha256,
-)
+from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import VerifiedCache
 from ansible_collections.airgap.docker.plugins.plugin_utils.transfer import TransferAction
 
 
@@ -44,7 +40,7 @@ class ActionModule(TransferAction):
         # Another run that writes this bundle (a relay from the same source, a pack) is waited for:
         # its manifest could otherwise remove what this copy is about to deliver.
         with DirectoryLock(args["bundle"], args["lock_timeout"], shared=check_mode, what="the bundle"):
-            cache = bundle.VerifiedCache(args["bundle"])
+            cache = VerifiedCache(args["bundle"])
             if self._reusable(cache, relative, dest, expected, args["size"]):
                 if not check_mode:
                     cache.save()
@@ -66,31 +62,25 @@ class ActionModule(TransferAction):
         return cache.sha256(relative, dest)[0] == expected
 
     def _fetch_verified(self, src, dest, expected, size, remember):
-        """Copy into a locked temporary file (AtomicFile: a copy killed half-way is removed by the next
-        one), check what arrived through a descriptor of that very file, and rename it into place."""
-        target = AtomicFile(dest, mode=PRIVATE_MODE)
-        try:
-            target.file.close()  # the connection writes the file by its name
+        """Copy into a locked temporary file, check what arrived through a descriptor of that very file,
+        and rename it into place (atomic_file.place_checked_copy)."""
+        def fill(temp_path):
             try:
-                self._connection.fetch_file(src, target.temp_path)
+                self._connection.fetch_file(src, temp_path)
             except AnsibleError as exc:
                 raise AnsibleError("Cannot copy %s from %s: %s. The archive must be readable by the user Ansible logs in as."
                                    % (src, self._host_name(), exc.message))
-            with target.open_temp() as handle:
-                os.fchmod(handle.fileno(), PRIVATE_MODE)  # whatever mode the transfer gave it
-                digest, got, checked = hash_open_file(handle)
-                if (digest, got) != (expected, size):
-                    raise ChecksumMismatch("%s arrived as %d bytes with sha256 %s; the source recorded %d bytes with sha256 %s. "
-                                           "The archive changed on the source or in transit; nothing was kept." % (src, got, digest, size, expected))
-                if checked is None:
-                    raise ChecksumMismatch("The copy of %s changed on the controller while it was checked; nothing was kept." % src)
-                os.fsync(handle.fileno())
-                target.commit()
-                fsync_directory(os.path.dirname(dest))
-                # The rename sets the inode change time: remember the file as it is now, if that is all that changed.
-                placed = os.fstat(handle.fileno())
-                if (placed.st_ino, placed.st_size, placed.st_mtime_ns) == (checked.st_ino, checked.st_size, checked.st_mtime_ns):
-                    remember(placed)
-        except BaseException:
-            target.abort()
-            raise
+
+        def check(handle):
+            digest, got, checked = hash_open_file(handle)
+            if (digest, got) != (expected, size):
+                raise ChecksumMismatch("%s arrived as %d bytes with sha256 %s; the source recorded %d bytes with sha256 %s. "
+                                       "The archive changed on the source or in transit; nothing was kept." % (src, got, digest, size, expected))
+            if checked is None:
+                raise ChecksumMismatch("The copy of %s changed on the controller while it was checked; nothing was kept." % src)
+            return checked
+
+        checked, placed = place_checked_copy(dest, fill, check)
+        # The rename sets the inode change time: remember the file as it is now, if that is all that changed.
+        if (placed.st_ino, placed.st_size, placed.st_mtime_ns) == (checked.st_ino, checked.st_size, checked.st_mtime_ns):
+            remember(placed)

@@ -14,8 +14,8 @@ import uuid
 from ansible.errors import AnsibleError
 
 from ansible_collections.airgap.docker.plugins.module_utils import bundle
+from ansible_collections.airgap.docker.plugins.module_utils.disk_space import human_size
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, SpaceError
-from ansible_collections.airgap.docker.plugins.module_utils.files import human_size
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import SUFFIX
 from ansible_collections.airgap.docker.plugins.plugin_utils.transfer import TransferAction
 

@@ -13,23 +13,17 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
 
 from ansible_collections.airgap.docker.plugins.module_utils import compression
-from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch
-from ansible_collections.airgap.docker.plugins.module_utils.files import (
-    AtomicFile,
-    HashingReader,
-    HashingWriter,
-    check_free_space,
-    check_writable_directory,
-    fsync_directory,
-    open_for_reading,
-    os_error,
-    prefetch,
-    read_chunks,
-)
+from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import AtomicFile, fsync_directory
+from ansible_collections.airgap.docker.plugins.module_utils.checksums import HashingReader, HashingWriter
+from ansible_collections.airgap.docker.plugins.module_utils.disk_space import check_free_space
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, os_error
+from ansible_collections.airgap.docker.plugins.module_utils.file_access import check_writable_directory, open_for_reading
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import remove as remove_sidecar
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import write as write_sidecar
+from ansible_collections.airgap.docker.plugins.module_utils.streaming import prefetch, read_chunks
 from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import same_file
 
 BLOCK = 512
@@ -63,7 +57,7 @@ class _Discard:
         pass
 
 
-def sniff_compression(path):
+def sniff_compression(path: str) -> str:
     """The compression of an existing file, from its first bytes, never from its name."""
     with open_for_reading(path) as handle:
         head = handle.read(512)
@@ -76,7 +70,8 @@ def sniff_compression(path):
     return kind
 
 
-def write_archive(blocks, path, kind, level, estimated_size, observe, write=True):
+def write_archive(blocks: Iterable[bytes], path: str, kind: str, level: int | None, estimated_size: int,
+                  observe: Callable[[bytes | None], None], write: bool = True) -> tuple[AtomicFile | None, Transfer]:
     """Compress the tar `blocks` into a temporary file beside path; observe(block) sees each
     uncompressed block (and may raise to abort). With write=False only hash (check mode).
 
@@ -112,7 +107,7 @@ def write_archive(blocks, path, kind, level, estimated_size, observe, write=True
     return target, Transfer(tar_size, hashing.count, hashing.sha256.hexdigest(), round(time.monotonic() - started, 3))
 
 
-def read_archive(path, observe):
+def read_archive(path: str, observe: Callable[[bytes | None], None]) -> Transfer:
     """Decompress the archive at path in one streaming pass; observe(block) sees each block and
     observe(None) the end. Returns Transfer (archive_sha256 of the whole file)."""
     kind = sniff_compression(path)
@@ -135,7 +130,7 @@ def read_archive(path, observe):
                     file_stat=after if same_file(before, after) else None)
 
 
-def commit_archive(target, path, make_sidecar):
+def commit_archive(target: AtomicFile, path: str, make_sidecar: Callable[[os.stat_result], dict]) -> os.stat_result:
     """Put a finished temp archive in place together with its sidecar.
 
     The old sidecar goes first, so no moment pairs an archive with a sidecar describing
@@ -152,7 +147,7 @@ def commit_archive(target, path, make_sidecar):
     return os.stat(path)
 
 
-def held_back(blocks, verify):
+def held_back(blocks: Iterable[bytes], verify: Callable[[], None]) -> Iterator[bytes]:
     """Yield every block, but the last only after verify() has passed.
 
     verify raises to abort: the engine then never receives a complete tar, rejects the upload,
@@ -168,7 +163,7 @@ def held_back(blocks, verify):
         yield pending
 
 
-def until_end_of_archive(blocks, scanner, verify):
+def until_end_of_archive(blocks: Iterable[bytes], scanner, verify: Callable[[], None]) -> Iterator[bytes]:
     """Yield the tar `blocks` up to its end-of-archive marker; the marker only after verify() has passed.
 
     scanner (a TarScanner) is fed every block and finds the marker. Only whole 512-byte tar blocks
@@ -201,7 +196,8 @@ def until_end_of_archive(blocks, scanner, verify):
     yield END_OF_ARCHIVE
 
 
-def stream_into_engine(engine, path, kind, make_body, verb, platform=None):
+def stream_into_engine(engine, path: str, kind: str, make_body: Callable, verb: str,
+                       platform: str | None = None) -> tuple[list, dict, os.stat_result | None]:
     """POST an archive-derived tar to the engine's load endpoint.
 
     make_body(blocks, hashing) turns the decompressed blocks of path (hashing: its HashingReader)

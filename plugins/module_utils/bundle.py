@@ -20,21 +20,15 @@ import hashlib
 import json
 import os
 import posixpath
-import stat
 
 from ansible_collections.airgap.docker.plugins.module_utils import container_image
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
+from ansible_collections.airgap.docker.plugins.module_utils.constants import KIND_CONTAINER, KIND_IMAGES
 from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ChecksumMismatch, InvalidInput
-from ansible_collections.airgap.docker.plugins.module_utils.files import (
-    PRIVATE_MODE,
-    hash_open_file,
-    open_regular,
-    stat_identity,
-    write_bytes_atomically,
-)
+from ansible_collections.airgap.docker.plugins.module_utils.file_access import open_regular
 from ansible_collections.airgap.docker.plugins.module_utils.identity import normalize_created
-from ansible_collections.airgap.docker.plugins.module_utils.sidecar import KIND_IMAGES, SUFFIX
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import SCHEMA as SIDECAR_SCHEMA
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import SUFFIX, encode
 
 SCHEMA = 1
 # A bundle with thin archives (entries with delta_of) is schema 2, so that a collection that does not
@@ -42,7 +36,6 @@ SCHEMA = 1
 SCHEMA_WITH_DELTAS = 2
 READABLE_SCHEMAS = (SCHEMA, SCHEMA_WITH_DELTAS)
 KIND = "airgap.docker/bundle"
-KIND_CONTAINER = "container"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"
 SUMS = "SHA256SUMS"
@@ -55,11 +48,7 @@ MAX_DEPTH = 64
 HEX = frozenset("0123456789abcdef")
 
 
-def encode(document):
-    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-
-
-def safe_relative_path(path):
+def safe_relative_path(path) -> str:
     """`path` when it names a file inside a bundle area (images/ or containers/), else InvalidInput."""
     text = str(path)
     normal = posixpath.normpath(text)
@@ -69,11 +58,11 @@ def safe_relative_path(path):
     return normal
 
 
-def bundle_file(bundle_dir, relative):
+def bundle_file(bundle_dir: str, relative: str) -> str:
     return os.path.join(bundle_dir, *safe_relative_path(relative).split("/"))
 
 
-def normalized_sidecar(document):
+def normalized_sidecar(document) -> dict:
     """A sidecar as the bundle carries it: without what only describes one copy of the file (its mtime)
     or one engine's local IDs, so that the same archive always gives the same bytes."""
     if not isinstance(document, dict) or document.get("schema") != SIDECAR_SCHEMA or document.get("kind") not in AREAS:
@@ -93,7 +82,8 @@ def normalized_sidecar(document):
     return normal
 
 
-def archive_entry(path, sidecar_document, image_name=None, delta_of=None):
+def archive_entry(path: str, sidecar_document: dict, image_name: str | None = None,
+                  delta_of: str | None = None) -> tuple[dict, bytes]:
     """(manifest entry, sidecar bytes) for one archive of the bundle; delta_of names the full archive
     a thin one stands for (it need not be in the bundle)."""
     path = safe_relative_path(path)
@@ -133,11 +123,11 @@ def _image_record(image):
     return record
 
 
-def sha256_bytes(data):
+def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def build_manifest(entries, source):
+def build_manifest(entries: list[dict], source: dict | None) -> dict:
     """The manifest document. Its `created` is the newest creation time of what it holds, which
     keeps it reproducible; the time of packing is deliberately not recorded."""
     created = [e["created"] for e in entries if e.get("created")]
@@ -160,7 +150,7 @@ def build_manifest(entries, source):
     }
 
 
-def render_sums(manifest, manifest_bytes):
+def render_sums(manifest: dict, manifest_bytes: bytes) -> bytes:
     """SHA256SUMS for the manifest, every archive and every sidecar, sorted by path."""
     lines = {MANIFEST: sha256_bytes(manifest_bytes)}
     for entry in manifest["archives"]:
@@ -169,7 +159,7 @@ def render_sums(manifest, manifest_bytes):
     return "".join("%s  %s\n" % (lines[path], path) for path in sorted(lines)).encode("utf-8")
 
 
-def parse_sums(data):
+def parse_sums(data: bytes) -> dict[str, str]:
     sums = {}
     for line in data.decode("utf-8", "replace").splitlines():
         digest, sep, path = line.partition("  ")
@@ -178,7 +168,7 @@ def parse_sums(data):
     return sums
 
 
-def read_document(path, what="file"):
+def read_document(path: str, what: str = "file") -> bytes | None:
     """The bytes of a small file of the bundle, or None when there is none; refused when larger than
     MAX_DOCUMENT_BYTES, before it is read whole."""
     try:
@@ -198,12 +188,12 @@ def read_document(path, what="file"):
     return data
 
 
-def read_manifest_bytes(bundle_dir):
+def read_manifest_bytes(bundle_dir: str) -> bytes | None:
     """The manifest's raw bytes, or None when the bundle has none: what a signature is checked on."""
     return read_document(os.path.join(bundle_dir, MANIFEST), "manifest")
 
 
-def read_manifest(bundle_dir):
+def read_manifest(bundle_dir: str) -> tuple[dict | None, bytes | None]:
     """(manifest dict, its bytes) of the bundle, or (None, None) when there is none.
 
     This parses what it finds without checking who wrote it: a reader that trusts the content
@@ -215,7 +205,7 @@ def read_manifest(bundle_dir):
     return parse_manifest(data, os.path.join(bundle_dir, MANIFEST)), data
 
 
-def parse_manifest(data, where):
+def parse_manifest(data: bytes, where: str) -> dict:
     """The manifest document in `data`, its shape checked; ArchiveError with one sentence otherwise."""
     try:
         manifest = json.loads(data)
@@ -227,7 +217,7 @@ def parse_manifest(data, where):
     return manifest
 
 
-def check_manifest(manifest, where):
+def check_manifest(manifest, where: str) -> None:
     """Every field a reader uses has the type the format gives it; ArchiveError names the first that does not."""
     if not isinstance(manifest, dict) or manifest.get("kind") != KIND:
         raise ArchiveError("%s is not an airgap.docker bundle manifest." % where)
@@ -358,7 +348,7 @@ def _check_depth(document, where):
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
 
 
-def listed_files(manifest):
+def listed_files(manifest: dict | None) -> set[str]:
     """Every file a manifest puts in the bundle besides itself."""
     if not manifest:
         return set()
@@ -369,7 +359,7 @@ def listed_files(manifest):
     return files
 
 
-def deltas_to_keep(old_manifest, entries):
+def deltas_to_keep(old_manifest: dict | None, entries: list[dict]) -> list[dict]:
     """Thin archive entries of the old manifest that still stand for a full archive among `entries`
     (same path, same images) and that `entries` do not replace."""
     if not old_manifest:
@@ -391,12 +381,12 @@ def _identities(entry):
                    tuple(sorted(i.get("tags") or []))) for i in entry.get("images") or [])
 
 
-def stale_files(old_manifest, new_manifest):
+def stale_files(old_manifest: dict | None, new_manifest: dict | None) -> list[str]:
     """Files an earlier pack wrote that the new manifest no longer lists."""
     return sorted(listed_files(old_manifest) - listed_files(new_manifest))
 
 
-def manifest_images(manifest):
+def manifest_images(manifest: dict) -> list[dict]:
     """Every image the bundle delivers, each with the path of the archive that carries it."""
     records = []
     for entry in manifest.get("archives") or []:
@@ -410,13 +400,13 @@ def manifest_images(manifest):
     return records
 
 
-def read_sums(bundle_dir):
+def read_sums(bundle_dir: str) -> dict[str, str] | None:
     """SHA256SUMS as {path: digest}, or None when the bundle has none."""
     data = read_document(os.path.join(bundle_dir, SUMS), "checksum file")
     return None if data is None else parse_sums(data)
 
 
-def check_manifest_line(bundle_dir, manifest_bytes):
+def check_manifest_line(bundle_dir: str, manifest_bytes: bytes) -> None:
     """Without a signature, SHA256SUMS is what a manifest is checked against: on its raw bytes,
     before anything of it is parsed. Absent SHA256SUMS, there is nothing to check."""
     sums = read_sums(bundle_dir)
@@ -425,7 +415,7 @@ def check_manifest_line(bundle_dir, manifest_bytes):
             os.path.join(bundle_dir, SUMS), MANIFEST, MANIFEST))
 
 
-def check_sums_file(bundle_dir, manifest, manifest_bytes):
+def check_sums_file(bundle_dir: str, manifest: dict, manifest_bytes: bytes) -> None:
     """SHA256SUMS, when present, must agree with the manifest (the signed authority)."""
     sums = read_sums(bundle_dir)
     if sums is None:
@@ -437,7 +427,7 @@ def check_sums_file(bundle_dir, manifest, manifest_bytes):
             os.path.join(bundle_dir, SUMS), MANIFEST, ", ".join(wrong)))
 
 
-def ensure_directories(bundle_dir):
+def ensure_directories(bundle_dir: str) -> None:
     """Create the bundle directory and its areas, readable by their owner only when we create them
     (a directory that exists keeps its mode: the operator chose it)."""
     for directory in [bundle_dir] + [os.path.join(bundle_dir, area) for area in sorted(AREAS.values())]:
@@ -447,110 +437,3 @@ def ensure_directories(bundle_dir):
             pass
         except FileNotFoundError:
             os.makedirs(directory, 0o700)
-
-
-def verified_cache_path(bundle_dir):
-    """Where this controller user remembers the checksums it computed for a bundle directory.
-
-    Outside the bundle, in the user's own cache directory: a memo inside the bundle would travel
-    with it, and on media prepared by somebody else it could vouch for files it never saw.
-    """
-    base = os.environ.get("AIRGAP_DOCKER_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "airgap.docker")
-    key = hashlib.sha256(os.path.realpath(bundle_dir).encode("utf-8", "surrogateescape")).hexdigest()[:32]
-    return os.path.join(base, "verified", key + ".json")
-
-
-class VerifiedCache:
-    """Checksums this controller already computed, keyed by path and the file's identity, so that a
-    re-run does not read gigabytes again to learn what it verified before; and the digest of the
-    last manifest it wrote into the directory, which tells a manifest of ours from one put there.
-
-    Identity is taken from the open file, before and after hashing (files.hash_open_file): a
-    file replaced or altered while it was read is not remembered.
-    """
-
-    def __init__(self, bundle_dir):
-        self.path = verified_cache_path(bundle_dir)
-        self.entries = {}
-        self.written = {}
-        self.dirty = False
-        data = self._load()
-        if isinstance(data, dict) and isinstance(data.get("files"), dict):
-            self.entries = data["files"]
-            self.written = data.get("written") if isinstance(data.get("written"), dict) else {}
-        elif isinstance(data, dict):
-            self.entries = data  # written by an earlier version: files only
-
-    def _trusted_directory(self):
-        """The memo counts only in a directory of this user that nobody else may write to."""
-        try:
-            info = os.lstat(os.path.dirname(self.path))
-        except OSError:
-            return False
-        return stat.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid() and not info.st_mode & 0o022
-
-    def _load(self):
-        if not self._trusted_directory():
-            return None
-        try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-        except OSError:
-            return None
-        with os.fdopen(fd, "rb") as handle:
-            try:
-                if os.fstat(fd).st_uid != os.geteuid():
-                    return None
-                return json.loads(handle.read(MAX_DOCUMENT_BYTES))
-            except (OSError, ValueError, RecursionError):
-                return None
-
-    def sha256(self, relative, full_path):
-        """(sha256, size, computed now) of the file, from the memo while the file is the one hashed."""
-        try:
-            handle = open_regular(full_path)
-        except ArchiveError as exc:
-            if not os.path.lexists(full_path):
-                raise ArchiveError("%s is missing from the bundle." % full_path)
-            raise exc
-        with handle:
-            stat = os.fstat(handle.fileno())
-            known = self.entries.get(relative)
-            if isinstance(known, dict) and known.get("sha256") and known.get("stat") == stat_identity(stat):
-                return known["sha256"], stat.st_size, False
-            digest, size, stable = hash_open_file(handle)
-        if stable is None:
-            self.forget(relative)
-        else:
-            self.remember(relative, stable, digest)
-        return digest, size, True
-
-    def remember(self, relative, stat, digest):
-        """Vouch for `digest` while the file has the identity of `stat`, an fstat of the file that was hashed."""
-        self.entries[relative] = {"stat": stat_identity(stat), "sha256": digest}
-        self.dirty = True
-
-    def forget(self, relative):
-        self.dirty = self.entries.pop(relative, None) is not None or self.dirty
-
-    def wrote(self, name, digest):
-        """Note the digest of a file this controller wrote into the bundle itself (the manifest)."""
-        if self.written.get(name) != digest:
-            self.written[name] = digest
-            self.dirty = True
-
-    def wrote_this(self, name, data):
-        """True when `data` is what this controller last wrote as `name` into the bundle."""
-        return self.written.get(name) == sha256_bytes(data)
-
-    def save(self):
-        """Write the memo; where it cannot be written the next run simply hashes again."""
-        if not self.dirty:
-            return
-        self.dirty = False
-        try:
-            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-            if self._trusted_directory():  # a memo others may write to would vouch for nothing
-                write_bytes_atomically(self.path, encode({"files": self.entries, "written": self.written}), PRIVATE_MODE)
-        except (AirgapError, OSError):
-            pass  # only an optimization: without it the next run hashes again

@@ -14,8 +14,8 @@ config digest on the classic store, the manifest digest on the containerd store.
 
 from __future__ import annotations
 
-import io
 import json
+from typing import Iterable, Iterator
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
 from ansible_collections.airgap.docker.plugins.module_utils.identity import (
@@ -27,15 +27,12 @@ from ansible_collections.airgap.docker.plugins.module_utils.oci_layout import (
     CONFIG_TYPE,
     END_OF_ARCHIVE,
     LAYER_TYPE,
-    LAYOUT_FILE,
     MANIFEST_TYPE,
     blob_name,
     canonical_json,
-    index,
+    layout_blocks,
     manifest_descriptor,
     sha256_digest,
-    tar_header,
-    tar_member,
     tar_padding,
 )
 
@@ -46,7 +43,7 @@ _STRINGS = ("WorkingDir", "User", "StopSignal")
 _OBJECT_SETS = ("ExposedPorts", "Volumes")  # {"80/tcp": {}}
 
 
-def capture_config(container_config):
+def capture_config(container_config: dict | None) -> dict:
     """The runtime configuration of a container worth giving its image, empty values dropped."""
     captured = {}
     for key in RUNTIME_KEYS:
@@ -56,7 +53,7 @@ def capture_config(container_config):
     return captured
 
 
-def snapshot_record(config, created, platform, container):
+def snapshot_record(config: dict, created: str, platform: dict, container: dict) -> dict:
     """The snapshot record an export appends to its archive: what an import gives the image."""
     return {"schema": SNAPSHOT_SCHEMA, "config": config, "created": created,
             "platform": {"os": platform.get("os"), "architecture": platform.get("architecture"),
@@ -98,7 +95,7 @@ def _platform_problem(platform):
     return None
 
 
-def check_snapshot_record(record):
+def check_snapshot_record(record) -> str | None:
     """None when record has the shape of a snapshot record; else what is wrong, as a phrase.
 
     Everything the import uses is checked here, so that a hand-made record fails with one
@@ -119,7 +116,7 @@ def check_snapshot_record(record):
     return _config_problem(record["config"]) or _platform_problem(record["platform"])
 
 
-def image_config(layer_digest, created, platform, config, message=None):
+def image_config(layer_digest: str, created: str, platform: dict, config: dict | None, message: str | None = None) -> bytes:
     """The image config document (bytes, canonical) for the single layer `layer_digest`."""
     history = {"created": created, "created_by": HISTORY_BY}
     if message:
@@ -137,7 +134,7 @@ def image_config(layer_digest, created, platform, config, message=None):
     return canonical_json(document)
 
 
-def image_manifest(config_bytes, layer_digest, layer_size):
+def image_manifest(config_bytes: bytes, layer_digest: str, layer_size: int) -> bytes:
     return canonical_json({
         "schemaVersion": 2,
         "mediaType": MANIFEST_TYPE,
@@ -146,13 +143,24 @@ def image_manifest(config_bytes, layer_digest, layer_size):
     })
 
 
+class _Layer:
+    """The layer member of an import: its size, and its bytes as the caller streams them."""
+
+    def __init__(self, size, chunks):
+        self.size = size
+        self._chunks = chunks
+
+    def chunks(self):
+        return self._chunks
+
+
 class ImportArchive:
     """The image archive the engine loads: small members first, then the layer, streamed.
 
     head() is everything before the layer's bytes; tail() is what follows them.
     """
 
-    def __init__(self, name, config_bytes, layer_digest, layer_size):
+    def __init__(self, name: str, config_bytes: bytes, layer_digest: str, layer_size: int):
         self.name = name
         self.config_bytes = config_bytes
         self.layer_digest = layer_digest
@@ -161,24 +169,24 @@ class ImportArchive:
         self.config_digest = sha256_digest(config_bytes)
         self.manifest_digest = sha256_digest(self.manifest_bytes)
 
-    def head(self):
-        docker_manifest = canonical_json([{
-            "Config": blob_name(self.config_digest), "RepoTags": [self.name], "Layers": [blob_name(self.layer_digest)],
-        }])
-        out = io.BytesIO()
-        out.write(tar_member("oci-layout", LAYOUT_FILE))
-        out.write(tar_member("index.json", index([manifest_descriptor(self.manifest_bytes, self.name)])))
-        out.write(tar_member("manifest.json", docker_manifest))
-        out.write(tar_member(blob_name(self.config_digest), self.config_bytes))
-        out.write(tar_member(blob_name(self.manifest_digest), self.manifest_bytes))
-        out.write(tar_header(blob_name(self.layer_digest), self.layer_size))
-        return out.getvalue()
+    def blocks(self, layer_chunks: Iterable[bytes] = ()) -> Iterator[bytes]:
+        """The whole archive, the layer's bytes taken from layer_chunks (written by oci_layout's one writer)."""
+        docker_manifest = [{"Config": blob_name(self.config_digest), "RepoTags": [self.name], "Layers": [blob_name(self.layer_digest)]}]
+        blobs = {blob_name(self.config_digest): self.config_bytes, blob_name(self.manifest_digest): self.manifest_bytes,
+                 blob_name(self.layer_digest): _Layer(self.layer_size, layer_chunks)}
+        return layout_blocks([manifest_descriptor(self.manifest_bytes, self.name)], docker_manifest, blobs)
 
-    def tail(self):
+    def head(self) -> bytes:
+        """Everything before the layer's bytes: the layer is the archive's last member (streamed blobs come last)."""
+        whole = b"".join(self.blocks())
+        return whole[:len(whole) - len(self.tail())]
+
+    def tail(self) -> bytes:
         return tar_padding(self.layer_size) + END_OF_ARCHIVE
 
 
-def import_plan(name, layer_sha256, layer_size, created, platform, config, comment=None):
+def import_plan(name: str, layer_sha256: str, layer_size: int, created: str, platform: dict, config: dict | None,
+                comment: str | None = None) -> tuple[ImportArchive, ArchiveImage]:
     """(ImportArchive, ArchiveImage) for importing a layer as image `name`.
 
     The ArchiveImage is the identity the engine will report, known before anything is imported:
@@ -192,7 +200,7 @@ def import_plan(name, layer_sha256, layer_size, created, platform, config, comme
     return archive, image
 
 
-def planned_from_sidecar(meta, name):
+def planned_from_sidecar(meta: dict, name: str) -> ArchiveImage:
     """The image a default import (configuration restored, no changes) of a container archive creates."""
     layer = meta.get("layer") or {}
     return import_plan(name, layer.get("sha256"), layer.get("size") or 0, meta.get("created"), meta.get("platform") or {},

@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import re
 
+from ansible_collections.airgap.docker.plugins.module_utils.constants import KIND_IMAGES
 from ansible_collections.airgap.docker.plugins.module_utils.layer_inventory import LayerInventory
-from ansible_collections.airgap.docker.plugins.module_utils.thin_archive import plan_omissions
+from ansible_collections.airgap.docker.plugins.module_utils.thin_plan import plan_omissions
 
 _SUFFIX = re.compile(r"(\.tar(?:\.gz|\.zst)?)$")
 
 
-def thin_name(full_path, omitted):
+def thin_name(full_path: str, omitted: int) -> str:
     """`images/app_2.tar.zst`, 3 -> `images/app_2+delta3.tar.zst` (`+` never occurs in the role's names)."""
     if not _SUFFIX.search(full_path):
         return "%s+delta%d" % (full_path, omitted)
     return _SUFFIX.sub(lambda m: "+delta%d%s" % (omitted, m.group(1)), full_path)
 
 
-def logical_archive(record):
+def logical_archive(record: dict) -> str:
     return record.get("delta_of") or record["archive"]
 
 
@@ -35,7 +36,7 @@ def _fits(records):
     return all(r.get("state") == "present" or (r.get("omitted_layers") or 0) <= (r.get("held_layers") or 0) for r in records)
 
 
-def plan(records, delta=True, build=False):
+def plan(records: list[dict], delta: bool = True, build: bool = False) -> dict:
     """What one host needs: {"deliveries": [...], "refused": [...]}.
 
     A delivery is {logical, file, omitted, full, build}: the full archive the host needs (logical),
@@ -57,7 +58,7 @@ def plan(records, delta=True, build=False):
         if fitting:
             chosen.update(omitted=fitting[0][0], file=fitting[0][1])
         images = files.get(logical) or []
-        if build and delta and len(images) == 1 and images[0].get("kind", "images") == "images":
+        if build and delta and len(images) == 1 and images[0].get("kind", KIND_IMAGES) == KIND_IMAGES:
             cut = _thin_cut(logical, images[0], images[0].get("held_layers") or 0)
             if cut["omitted"] > chosen["omitted"]:
                 chosen.update(build=True, **cut)
@@ -83,7 +84,7 @@ def _thin_cut(logical, image, held):
             "images": list(image.get("tags") or []) or [image.get("config_digest")]}
 
 
-def baseline_plan(records, chains):
+def baseline_plan(records: list[dict], chains) -> list[dict]:
     """For a bundle packed against a baseline (the layer stacks of the images a site is known to hold):
     per archive, the file to pack: a thin archive leaving out what the baseline holds, else the full one.
 
@@ -98,7 +99,7 @@ def baseline_plan(records, chains):
     for logical in sorted(by_archive):
         images = by_archive[logical]
         item = {"logical": logical, "file": logical, "omitted": 0, "build": False}
-        if len(images) == 1 and images[0].get("kind", "images") == "images":
+        if len(images) == 1 and images[0].get("kind", KIND_IMAGES) == KIND_IMAGES:
             cut = _thin_cut(logical, images[0], inventory.held_run(list(images[0].get("diff_ids") or [])))
             if cut["omitted"]:
                 item.update(build=True, **cut)

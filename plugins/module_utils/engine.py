@@ -15,6 +15,7 @@ import os
 import traceback
 from contextlib import contextmanager
 
+from ansible_collections.airgap.docker.plugins.module_utils.constants import DEFAULT_HOST
 from ansible_collections.airgap.docker.plugins.module_utils.errors import EngineError, InvalidInput, NotFound
 
 DOCKER_IMPORT_ERROR = None
@@ -27,7 +28,6 @@ except ImportError:  # pragma: no cover - depends on the managed host
     docker = None
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
-DEFAULT_HOST = "unix:///var/run/docker.sock"
 CLASSIC = "classic"
 CONTAINERD = "containerd"
 PLATFORM_MIN_API = (1, 48)

@@ -6,13 +6,15 @@
 
 from __future__ import annotations
 
+import errno
+
 # Control characters as escapes: messages quote names taken from archives, which anyone may have
 # written, and a name must not break the one-line sentence (or a terminal) with a newline or escape.
 _ESCAPES = {code: "\\x%02x" % code for code in list(range(32)) + [127]}
 _ESCAPES.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
-def one_line(text):
+def one_line(text) -> str:
     """text with its control characters escaped."""
     return str(text).translate(_ESCAPES)
 
@@ -69,3 +71,14 @@ class SignatureError(AirgapError):
 
 class MissingLayers(ArchiveError):
     """A thin archive's omitted layers are not in the engine."""
+
+
+def os_error(exc: OSError, path: str, action: str) -> AirgapError:
+    """An OSError as one of our errors, with a sentence that names the path."""
+    if exc.errno == errno.ENOSPC:
+        return SpaceError("No space left on the device while %s %s." % (action, path))
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return AirgapError("Permission denied while %s %s." % (action, path))
+    if exc.errno == errno.ENOENT:
+        return ArchiveError("%s does not exist." % path)
+    return AirgapError("Error while %s %s: %s." % (action, path, exc.strerror or exc))

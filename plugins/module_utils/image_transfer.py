@@ -23,8 +23,8 @@ from ansible_collections.airgap.docker.plugins.module_utils.archive_stream impor
     write_archive,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, EngineError
-from ansible_collections.airgap.docker.plugins.module_utils.files import prefetch
 from ansible_collections.airgap.docker.plugins.module_utils.image_plans import load_steps
+from ansible_collections.airgap.docker.plugins.module_utils.streaming import prefetch
 from ansible_collections.airgap.docker.plugins.module_utils.tarscan import TarScanner
 from ansible_collections.airgap.docker.plugins.module_utils.thin_archive import InputReader, ThinLayout
 
@@ -70,7 +70,7 @@ class VerifyingScanner(TarScanner):
         return layout, images, verified
 
 
-def scan_archive(path):
+def scan_archive(path: str) -> ArchiveContent:
     """Read an archive once, streaming, to learn its layout, images and sha256.
 
     Used for archives without a sidecar (for example written by `docker save`).
@@ -211,7 +211,7 @@ def load_archive(engine, path, kind, expected_sha256=None, platform=None, claims
     return content, stats
 
 
-def check_platform_held(images, platform):
+def check_platform_held(images: list, platform: str | None) -> None:
     """Raise ArchiveError unless every image of the archive (each tag, or each untagged image)
     has a manifest for platform's os and architecture (archives record no variant to compare).
     Checked before the engine gets the end of the tar: Docker 28 tags an image that lacks the

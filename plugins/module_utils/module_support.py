@@ -17,15 +17,15 @@ import time
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.airgap.docker.plugins.module_utils import compression
-from ansible_collections.airgap.docker.plugins.module_utils.engine import DOCKER_IMPORT_ERROR, EngineClient
-from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ChecksumMismatch
-from ansible_collections.airgap.docker.plugins.module_utils.files import check_writable_directory, parse_sha256
-from ansible_collections.airgap.docker.plugins.module_utils.sidecar import KIND_IMAGES, describes_same_content, read_sidecar, sidecar_path
+from ansible_collections.airgap.docker.plugins.module_utils.constants import DEFAULT_HOST, KIND_IMAGES
+from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError
+from ansible_collections.airgap.docker.plugins.module_utils.file_access import check_writable_directory, stat_or_none
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import describes_same_content, read_sidecar, sidecar_path
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import write as write_sidecar
-from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import VerifiedMemo
+from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import VerifiedMemo, file_identity
 
 ENGINE_ARGUMENT_SPEC = dict(
-    docker_host=dict(type="str", default="unix:///var/run/docker.sock", aliases=["docker_url"],
+    docker_host=dict(type="str", default=DEFAULT_HOST, aliases=["docker_url"],
                      fallback=(env_fallback, ["DOCKER_HOST"])),
     tls=dict(type="bool", default=False, fallback=(env_fallback, ["DOCKER_TLS"])),
     validate_certs=dict(type="bool", default=False, aliases=["tls_verify"], fallback=(env_fallback, ["DOCKER_TLS_VERIFY"])),
@@ -53,6 +53,9 @@ def _cert_path_default(params, option, filename):
 
 def engine_client(params):
     """An EngineClient from the module's connection options."""
+    # Imported here: the Docker SDK is only loaded by the modules that talk to an engine (not bundle).
+    from ansible_collections.airgap.docker.plugins.module_utils.engine import EngineClient
+
     return EngineClient(
         docker_host=params["docker_host"],
         tls=params["tls"],
@@ -65,11 +68,16 @@ def engine_client(params):
     )
 
 
-def build_module(argument_spec, **kwargs):
-    """AnsibleModule with the shared options; fails with the install hint when the SDK is missing."""
-    spec = dict(ENGINE_ARGUMENT_SPEC)
+def build_module(argument_spec: dict, engine: bool = True, **kwargs) -> AnsibleModule:
+    """AnsibleModule with check mode and, for a module that talks to an engine (`engine`), the
+    connection options; that one fails with the install hint when the SDK is missing."""
+    spec = dict(ENGINE_ARGUMENT_SPEC) if engine else {}
     spec.update(argument_spec)
     module = AnsibleModule(argument_spec=spec, supports_check_mode=True, **kwargs)
+    if not engine:
+        return module
+    from ansible_collections.airgap.docker.plugins.module_utils.engine import DOCKER_IMPORT_ERROR
+
     if DOCKER_IMPORT_ERROR is not None:
         module.fail_json(msg=missing_required_lib("docker (Docker SDK for Python >= 7.0)"), exception=DOCKER_IMPORT_ERROR)
     return module
@@ -80,8 +88,12 @@ def _exit_on_signal(signum, _frame):
     raise SystemExit(128 + signum)
 
 
-def run_manager(module, manager_class):
-    """Run manager_class(module).run() and exit; our errors become one fail_json each."""
+def run_manager(module: AnsibleModule, manager_class: type) -> None:
+    """Run manager_class(module).run() and exit; our errors become one fail_json each.
+
+    The result gets the run's `stats` (time, peak memory) unless the manager class sets
+    `reports_stats = False`.
+    """
     started = time.monotonic()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup stays nohup
@@ -91,10 +103,11 @@ def run_manager(module, manager_class):
     except AirgapError as exc:
         details = {k: v for k, v in exc.details.items() if v is not None}
         module.fail_json(msg=exc.msg, **details)
-    stats = result.setdefault("stats", {})
-    stats["seconds"] = round(time.monotonic() - started, 3)
-    # Linux reports kibibytes: the module's peak memory, which must not grow with archive size.
-    stats["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if getattr(manager_class, "reports_stats", True):
+        stats = result.setdefault("stats", {})
+        stats["seconds"] = round(time.monotonic() - started, 3)
+        # Linux reports kibibytes: the module's peak memory, which must not grow with archive size.
+        stats["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     module.exit_json(**result)
 
 
@@ -165,6 +178,16 @@ class ArchiveManager:
         """The document remembered for exactly this file, or None."""
         return self.memo.recall(path, self.sidecar_kind, stat)
 
+    def remember_if_unchanged(self, document: dict, known: os.stat_result) -> None:
+        """Remember document for the file whose stat was `known`; taken after the file attributes
+        were set (which changes the ctime), and only while it is still that file, unmodified."""
+        now = stat_or_none(self.path)
+        if now is None or (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) != (
+                known.st_dev, known.st_ino, known.st_size, known.st_mtime_ns):
+            return
+        if file_identity(now) != file_identity(known) or self.recall_verified(self.path, now) != document:
+            self.remember_verified(self.path, document, now)
+
     def writing_compression(self):
         """(kind, level) for writing the archive; fails before any work when they cannot be used."""
         kind = compression.resolve(self.params["compression"], self.path)
@@ -172,33 +195,6 @@ class ArchiveManager:
         level = compression.check_level(kind, self.params["compression_level"])
         check_writable_directory(self.path)
         return kind, level
-
-    def check_sidecar_size(self, meta, stat, verb, path=None):
-        """A sidecar that records another size means a truncated or replaced archive: refuse it."""
-        path = path or self.path
-        recorded = (meta.get("archive") or {}).get("size")
-        if recorded != stat.st_size:
-            raise ChecksumMismatch(
-                "%s is %d bytes but its sidecar %s records %s: the archive is truncated or was replaced. Nothing was "
-                "%s; copy the archive again, or remove the sidecar if the archive was replaced on purpose."
-                % (path, stat.st_size, sidecar_path(path), recorded, verb))
-
-    def expected_sha256(self, recorded, verb, path=None, source="its sidecar"):
-        """The sha256 the archive at path (default: the module's) must have: the checksum option,
-        which must agree with what `source` (the sidecar, an earlier read, a read) recorded, else the recorded one."""
-        path = path or self.path
-        given = self.params.get("checksum")
-        if not given:
-            return recorded
-        expected = parse_sha256(given)
-        if recorded and recorded != expected:
-            if source == "its sidecar":
-                raise ChecksumMismatch(
-                    "The sidecar of %s records sha256 %s, but checksum asks for %s: the archive or its sidecar is not the "
-                    "expected one, and nothing was %s." % (path, recorded, expected, verb))
-            raise ChecksumMismatch("%s has sha256 %s according to %s, but checksum asks for %s: it is not the expected "
-                                   "archive, and nothing was %s." % (path, recorded, source, expected, verb))
-        return expected
 
     def finish(self, changed, msg, actions, archive=None, **extra):
         """Record the outcome; an unchanged archive may still need its file attributes set."""

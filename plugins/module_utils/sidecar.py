@@ -15,15 +15,16 @@ import json
 import os
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
+from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import PRIVATE_MODE, write_bytes_atomically
+from ansible_collections.airgap.docker.plugins.module_utils.constants import KIND_IMAGES
 from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError
-from ansible_collections.airgap.docker.plugins.module_utils.files import PRIVATE_MODE, open_regular, write_bytes_atomically
+from ansible_collections.airgap.docker.plugins.module_utils.file_access import open_regular
 
 SUFFIX = ".airgap.json"
 SCHEMA = 1
-KIND_IMAGES = "images"
 
 
-def sidecar_path(archive_path):
+def sidecar_path(archive_path: str) -> str:
     return archive_path + SUFFIX
 
 
@@ -31,7 +32,7 @@ def sidecar_path(archive_path):
 MAX_SIDECAR = 16 << 20
 
 
-def read_sidecar(archive_path, kind=KIND_IMAGES):
+def read_sidecar(archive_path: str, kind: str = KIND_IMAGES) -> dict | None:
     """The sidecar as a dict, or None when there is none, or it is not a sidecar of ours of the
     right shape (anyone may have written it: it is read bounded, and never blocks on a FIFO)."""
     try:
@@ -65,18 +66,19 @@ def _images_well_formed(images):
     return True
 
 
-def file_identity(stat_result):
+def file_identity(stat_result: os.stat_result) -> dict:
     """What must be unchanged for a sidecar to still describe the file without reading it."""
     return {"size": stat_result.st_size, "mtime_ns": stat_result.st_mtime_ns}
 
 
-def describes(sidecar, stat_result):
+def describes(sidecar: dict | None, stat_result: os.stat_result) -> bool:
     """True when the sidecar was written for exactly this file (same size and mtime)."""
     archive = (sidecar or {}).get("archive") or {}
     return archive.get("size") == stat_result.st_size and archive.get("mtime_ns") == stat_result.st_mtime_ns
 
 
-def build(archive, images, engine=None, request=None, kind=KIND_IMAGES, extra=None):
+def build(archive: dict | None, images: list, engine: dict | None = None, request: dict | None = None, kind: str = KIND_IMAGES,
+          extra: dict | None = None) -> dict:
     """The sidecar document: archive facts, images, and the engine that wrote it."""
     document = {
         "schema": SCHEMA,
@@ -90,17 +92,19 @@ def build(archive, images, engine=None, request=None, kind=KIND_IMAGES, extra=No
     return document
 
 
-def encode(document):
-    return (json.dumps(document, indent=2, sort_keys=True) + "\n").encode("utf-8")
+def encode(document, ensure_ascii: bool = False) -> bytes:
+    """The bytes of a JSON file this collection writes (sidecars, bundle manifests, memos): indented,
+    keys sorted, one newline at the end. A sidecar next to an archive escapes what is not ASCII."""
+    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=ensure_ascii) + "\n").encode("utf-8")
 
 
-def write(archive_path, document):
+def write(archive_path: str, document: dict) -> None:
     """Replace the sidecar atomically, readable by its owner only (it may record a container's
     environment); the module then gives it the archive's owner and mode when those are set."""
-    write_bytes_atomically(sidecar_path(archive_path), encode(document), mode=PRIVATE_MODE)
+    write_bytes_atomically(sidecar_path(archive_path), encode(document, ensure_ascii=True), mode=PRIVATE_MODE)
 
 
-def images_of(sidecar):
+def images_of(sidecar: dict | None) -> list[ArchiveImage]:
     return [ArchiveImage.from_dict(item) for item in (sidecar or {}).get("images") or []]
 
 
@@ -108,7 +112,7 @@ def _claimed_form(image):
     return (image.config_digest, tuple(sorted(image.tags)), image.omitted_layers, tuple(image.diff_ids))
 
 
-def disagreement(claimed, actual):
+def disagreement(claimed: list[ArchiveImage], actual: list[ArchiveImage]) -> str | None:
     """None when the claimed ArchiveImages (a sidecar's) are the archive's own; else what differs, as a phrase."""
     by_config = {image.config_digest: image for image in actual}
     for image in claimed:
@@ -132,7 +136,7 @@ def disagreement(claimed, actual):
 _COMMON_KEYS = frozenset(("schema", "kind", "archive", "images", "engine", "request"))
 
 
-def describes_same_content(document, other):
+def describes_same_content(document: dict, other: dict) -> bool:
     """True when two sidecar documents describe the same archive file, the same images, and the
     same facts of their kind (engine and request may differ: they say who wrote it, and why)."""
     mine, theirs = document.get("archive") or {}, other.get("archive") or {}
@@ -146,7 +150,7 @@ def describes_same_content(document, other):
         return False
 
 
-def remove(archive_path):
+def remove(archive_path: str) -> bool:
     """Remove the sidecar; True if one was there."""
     try:
         os.unlink(sidecar_path(archive_path))

@@ -19,11 +19,15 @@ Building one takes two passes over local data only: the input tar (from the engi
 archive) streams past once while layer members go to one unnamed temporary file in the archive's
 directory, unless they are known to be left out; then the thin tar is written from metadata and
 those files. Memory stays flat.
+
+Which layers each image leaves out is decided beforehand, by thin_plan (pure planning); this
+file only reads the input and writes the thin archive.
 """
 
 from __future__ import annotations
 
 import tempfile
+from typing import Iterable, Iterator, Sequence
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import (
     OCI,
@@ -32,53 +36,19 @@ from ansible_collections.airgap.docker.plugins.module_utils.archive_layout impor
     resolve_member,
     wants_member,
 )
-from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
-from ansible_collections.airgap.docker.plugins.module_utils.files import os_error
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, os_error
 from ansible_collections.airgap.docker.plugins.module_utils.oci_layout import (
     CONFIG_TYPE,
-    END_OF_ARCHIVE,
     LAYER_TYPE,
-    LAYOUT_FILE,
     MANIFEST_TYPE,
     blob_name,
     canonical_json,
-    index,
+    layout_blocks,
     manifest_descriptor,
     sha256_digest,
-    tar_header,
-    tar_member,
-    tar_padding,
 )
+from ansible_collections.airgap.docker.plugins.module_utils.streaming import CHUNK
 from ansible_collections.airgap.docker.plugins.module_utils.tarscan import TarScanner
-
-COPY_CHUNK = 1 << 20
-FILE_MODE = 0o644
-
-
-def plan_omissions(diff_id_lists, held):
-    """How many bottom layers of each image an archive leaves out, for a receiver holding `held`.
-
-    An image leaves out the longest bottom run of its layers that the receiver holds, up to the
-    first layer the archive must carry anyway, higher up in the same image or for another image
-    (its data is then in the archive, and no image depends on the receiver for it).
-    """
-    held = set(held or ())
-    counts = [_held_run(diff_ids, held) for diff_ids in diff_id_lists]
-    while True:
-        carried = {d for diff_ids, count in zip(diff_id_lists, counts) for d in diff_ids[count:]}
-        narrowed = [_held_run(diff_ids, held - carried) for diff_ids in diff_id_lists]
-        if narrowed == counts:
-            return counts
-        counts = narrowed
-
-
-def _held_run(diff_ids, held):
-    count = 0
-    for diff_id in diff_ids:
-        if diff_id not in held:
-            break
-        count += 1
-    return count
 
 
 class _SpoolFile:
@@ -109,7 +79,7 @@ class _SpoolFile:
         self.file.flush()
         self.file.seek(offset)
         while size > 0:
-            block = self.file.read(min(COPY_CHUNK, size))
+            block = self.file.read(min(CHUNK, size))
             if not block:
                 raise ArchiveError("A temporary file in %s was cut short while the thin archive was written." % self.directory)
             size -= len(block)
@@ -152,7 +122,7 @@ class InputReader:
     afterwards, when the input's manifests say which layer each one is.
     """
 
-    def __init__(self, spool_directory, skip_members=()):
+    def __init__(self, spool_directory: str, skip_members: Iterable[str] = ()):
         self._spool_file = _SpoolFile(spool_directory)
         self._skip = set(skip_members)
         self.spools = {}
@@ -164,13 +134,14 @@ class InputReader:
         spool = self.spools[name] = self._spool_file.member()
         return spool
 
-    def feed(self, block):
+    def feed(self, block: bytes | None) -> None:
         self.scanner.observe(block)
 
-    def images(self):
+    def images(self) -> tuple:
+        """(layout, [ArchiveImage]) of the input read."""
         return parse_layout(self.scanner.members, self.scanner.sizes, self.scanner.links)
 
-    def discard(self):
+    def discard(self) -> None:
         """Close (and so delete) the spooled layers."""
         self._spool_file.close()
         self.spools = {}
@@ -179,7 +150,7 @@ class InputReader:
 class ThinLayout:
     """The second pass: what the thin archive holds, then its tar blocks."""
 
-    def __init__(self, reader, layout, images, omitted):
+    def __init__(self, reader: InputReader, layout: str, images: Sequence, omitted: Sequence[int]):
         self._reader = reader
         self._members = reader.scanner.members
         self._sizes = reader.scanner.sizes
@@ -249,38 +220,9 @@ class ThinLayout:
                 position + 1, ", ".join(image.tags) or image.config_digest, image.diff_ids[position]))
         return spool
 
-    def size_estimate(self):
+    def size_estimate(self) -> int:
         return sum(len(b) if isinstance(b, bytes) else b.size for b in self.blobs.values()) + 64 * 1024
 
-    def blocks(self):
-        """The thin archive's tar, member by member, in a fixed order with fixed metadata."""
-        yield tar_header("blobs/", 0, 0o755, directory=True)
-        yield tar_header("blobs/sha256/", 0, 0o755, directory=True)
-        for name in sorted(self.blobs):
-            yield from _file_member(name, self.blobs[name])
-        yield from _file_member("index.json", index(self.index))
-        yield from _file_member("manifest.json", canonical_json(self.docker_manifest))
-        yield from _file_member("oci-layout", LAYOUT_FILE)
-        yield END_OF_ARCHIVE
-
-
-def _file_member(name, data):
-    """A regular member whose data is bytes or a spooled layer, streamed."""
-    if isinstance(data, bytes):
-        yield tar_member(name, data, FILE_MODE)
-        return
-    yield tar_header(name, data.size, FILE_MODE)
-    yield from data.chunks()
-    yield tar_padding(data.size)
-
-
-def skippable_members(images, omitted):
-    """Input members that hold only layers the output leaves out, known from the input's sidecar
-    (its images' `layers` and `diff_ids`): the first pass need not spool them."""
-    carried = {d for image, count in zip(images, omitted) for d in image.diff_ids[count:]}
-    skip = set()
-    for image in images:
-        if len(image.layers) != len(image.diff_ids):
-            return set()  # a sidecar from before layers were recorded: spool everything
-        skip.update(path for path, diff_id in zip(image.layers, image.diff_ids) if diff_id not in carried)
-    return skip
+    def blocks(self) -> Iterator[bytes]:
+        """The thin archive's tar, in oci_layout's one member order with its fixed metadata."""
+        return layout_blocks(self.index, self.docker_manifest, self.blobs)

@@ -11,6 +11,9 @@ the facts are remembered here under the file's identity: device, inode, size, mt
 A later run on the unchanged file decides from this memo at O(1) cost. Any write to the file
 changes its ctime, which no unprivileged user can set back, so the memo then misses and the
 archive is read and verified again.
+
+The controller keeps a memo of the same kind per bundle directory (VerifiedCache): the checksums
+it computed for the bundle's files, and the digest of the manifest it last wrote there.
 """
 
 from __future__ import annotations
@@ -20,8 +23,16 @@ import json
 import os
 import stat as stat_module
 
+from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import PRIVATE_MODE, write_bytes_atomically
+from ansible_collections.airgap.docker.plugins.module_utils.checksums import hash_open_file, stat_identity
+from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError
+from ansible_collections.airgap.docker.plugins.module_utils.file_access import open_regular
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import encode
+
 CACHE_ENV = "AIRGAP_DOCKER_CACHE"
 SCHEMA = 1
+# A bundle's memo lists a few hundred bytes per file of the bundle; anything larger is not ours.
+MAX_BUNDLE_MEMO = 64 << 20
 
 
 def default_directory() -> str:
@@ -37,6 +48,16 @@ def file_identity(stat_result) -> dict:
     """What must be unchanged for a memo entry to still describe the file."""
     return {"dev": stat_result.st_dev, "ino": stat_result.st_ino, "size": stat_result.st_size,
             "mtime_ns": stat_result.st_mtime_ns, "ctime_ns": stat_result.st_ctime_ns}
+
+
+def trusted_directory(directory: str) -> bool:
+    """A memo counts only in a directory that the current user owns and no one else may write."""
+    try:
+        info = os.lstat(directory)
+    except OSError:
+        return False
+    return (stat_module.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid()
+            and not info.st_mode & (stat_module.S_IWGRP | stat_module.S_IWOTH))
 
 
 def same_file(before, after) -> bool:
@@ -55,13 +76,7 @@ class VerifiedMemo:
         return os.path.join(self.directory, name + ".json")
 
     def _trusted_directory(self):
-        """The memo counts only in a directory that the current user owns and no one else may write."""
-        try:
-            info = os.lstat(self.directory)
-        except OSError:
-            return False
-        return (stat_module.S_ISDIR(info.st_mode) and info.st_uid == os.geteuid()
-                and not info.st_mode & (stat_module.S_IWGRP | stat_module.S_IWOTH))
+        return trusted_directory(self.directory)
 
     def recall(self, path: str, kind: str, stat_result) -> dict | None:
         """The facts remembered for exactly this file (stat_result: os.stat of path now), or None."""
@@ -99,13 +114,8 @@ class VerifiedMemo:
             os.makedirs(self.directory, mode=0o700, exist_ok=True)
             if not self._trusted_directory():
                 return False
-            target = self._entry_path(path)
-            temp = "%s.%d.tmp" % (target, os.getpid())
-            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(temp, target)
-        except OSError:
+            write_bytes_atomically(self._entry_path(path), data, PRIVATE_MODE)
+        except (AirgapError, OSError):
             return False
         return True
 
@@ -114,3 +124,103 @@ class VerifiedMemo:
             os.unlink(self._entry_path(path))
         except OSError:
             pass
+
+
+def verified_cache_path(bundle_dir: str) -> str:
+    """Where this controller user remembers the checksums it computed for a bundle directory.
+
+    Outside the bundle, in the user's own cache directory: a memo inside the bundle would travel
+    with it, and on media prepared by somebody else it could vouch for files it never saw.
+    """
+    key = hashlib.sha256(os.path.realpath(bundle_dir).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return os.path.join(default_directory(), key + ".json")
+
+
+class VerifiedCache:
+    """Checksums this controller already computed, keyed by path and the file's identity, so that a
+    re-run does not read gigabytes again to learn what it verified before; and the digest of the
+    last manifest it wrote into the directory, which tells a manifest of ours from one put there.
+
+    Identity is taken from the open file, before and after hashing (files.hash_open_file): a
+    file replaced or altered while it was read is not remembered.
+    """
+
+    def __init__(self, bundle_dir: str):
+        self.path = verified_cache_path(bundle_dir)
+        self.entries = {}
+        self.written = {}
+        self.dirty = False
+        data = self._load()
+        if isinstance(data, dict) and isinstance(data.get("files"), dict):
+            self.entries = data["files"]
+            self.written = data.get("written") if isinstance(data.get("written"), dict) else {}
+        elif isinstance(data, dict):
+            self.entries = data  # written by an earlier version: files only
+
+    def _trusted_directory(self):
+        return trusted_directory(os.path.dirname(self.path))
+
+    def _load(self):
+        if not self._trusted_directory():
+            return None
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            return None
+        with os.fdopen(fd, "rb") as handle:
+            try:
+                if os.fstat(fd).st_uid != os.geteuid():
+                    return None
+                return json.loads(handle.read(MAX_BUNDLE_MEMO))
+            except (OSError, ValueError, RecursionError):
+                return None
+
+    def sha256(self, relative: str, full_path: str) -> tuple[str, int, bool]:
+        """(sha256, size, computed now) of the file, from the memo while the file is the one hashed."""
+        try:
+            handle = open_regular(full_path)
+        except ArchiveError as exc:
+            if not os.path.lexists(full_path):
+                raise ArchiveError("%s is missing from the bundle." % full_path)
+            raise exc
+        with handle:
+            found = os.fstat(handle.fileno())
+            known = self.entries.get(relative)
+            if isinstance(known, dict) and known.get("sha256") and known.get("stat") == stat_identity(found):
+                return known["sha256"], found.st_size, False
+            digest, size, stable = hash_open_file(handle)
+        if stable is None:
+            self.forget(relative)
+        else:
+            self.remember(relative, stable, digest)
+        return digest, size, True
+
+    def remember(self, relative: str, stat: os.stat_result, digest: str) -> None:
+        """Vouch for `digest` while the file has the identity of `stat`, an fstat of the file that was hashed."""
+        self.entries[relative] = {"stat": stat_identity(stat), "sha256": digest}
+        self.dirty = True
+
+    def forget(self, relative: str) -> None:
+        self.dirty = self.entries.pop(relative, None) is not None or self.dirty
+
+    def wrote(self, name: str, digest: str) -> None:
+        """Note the digest of a file this controller wrote into the bundle itself (the manifest)."""
+        if self.written.get(name) != digest:
+            self.written[name] = digest
+            self.dirty = True
+
+    def wrote_this(self, name: str, data: bytes) -> bool:
+        """True when `data` is what this controller last wrote as `name` into the bundle."""
+        return self.written.get(name) == hashlib.sha256(data).hexdigest()
+
+    def save(self) -> None:
+        """Write the memo; where it cannot be written the next run simply hashes again."""
+        if not self.dirty:
+            return
+        self.dirty = False
+        try:
+            os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+            if self._trusted_directory():  # a memo others may write to would vouch for nothing
+                write_bytes_atomically(self.path, encode({"files": self.entries, "written": self.written}), PRIVATE_MODE)
+        except (AirgapError, OSError):
+            pass  # only an optimization: without it the next run hashes again

@@ -201,23 +201,19 @@ bytes_hashed:
 import os
 import stat
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.airgap.docker.plugins.module_utils import bundle, signing
-from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ChecksumMismatch, SignatureError
-from ansible_collections.airgap.docker.plugins.module_utils.files import (
-    PRIVATE_MODE,
-    DirectoryLock,
-    hash_open_file,
-    open_regular,
-    os_error,
-    stat_or_none,
-    write_bytes_atomically,
-)
+from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import PRIVATE_MODE, write_bytes_atomically
+from ansible_collections.airgap.docker.plugins.module_utils.bundle_verify import check_files
+from ansible_collections.airgap.docker.plugins.module_utils.directory_lock import DirectoryLock
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, SignatureError, os_error
+from ansible_collections.airgap.docker.plugins.module_utils.module_support import build_module, run_manager
+from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import VerifiedCache
 
 
 class BundleManager:
     """Decides what a run must do, honours check mode, then does it."""
+
+    reports_stats = False  # its result has no `stats`
 
     def __init__(self, module):
         self.module = module
@@ -245,7 +241,7 @@ class BundleManager:
     # present --------------------------------------------------------------------------------
 
     def ensure_present(self):
-        cache = bundle.VerifiedCache(self.path)
+        cache = VerifiedCache(self.path)
         entries, sidecars = [], {}
         for item in self.params["archives"]:
             entry, sidecar_bytes = bundle.archive_entry(item["path"], item["sidecar"], item.get("image"), item.get("delta_of"))
@@ -389,7 +385,7 @@ class BundleManager:
             bundle.check_manifest_line(self.path, manifest_bytes)
         manifest = bundle.parse_manifest(manifest_bytes, where)
         bundle.check_sums_file(self.path, manifest, manifest_bytes)
-        hashed = self._check_files(manifest)
+        hashed = check_files(self.path, manifest, self.params["verify_archives"], save_cache=not self.check_mode)
         self.result.update(manifest=manifest, images=bundle.manifest_images(manifest), signer=signer, bytes_hashed=hashed,
                            msg="the bundle %s is intact%s (%d archive(s))" % (
                                self.path, ", signed by %s" % signer if signer else "", len(manifest.get("archives") or [])))
@@ -404,47 +400,10 @@ class BundleManager:
                                  "nothing of it was used." % (self.path, bundle.SIGNATURE))
         return signing.verify(allowed, signature, manifest_bytes)
 
-    def _check_files(self, manifest):
-        listed = self.params["verify_archives"]
-        cache = bundle.VerifiedCache(self.path)
-        hashed = 0
-        try:
-            for entry in manifest.get("archives") or []:
-                self._check_sidecar(entry)
-                full = bundle.bundle_file(self.path, entry["path"])
-                stat_result = stat_or_none(full)
-                if stat_result is None:
-                    raise ArchiveError("%s is missing from the bundle %s." % (entry["path"], self.path))
-                if stat_result.st_size != entry["size"]:
-                    raise ChecksumMismatch("%s is %d bytes, the manifest says %d: it is truncated or was replaced."
-                                           % (full, stat_result.st_size, entry["size"]))
-                if listed is not None and entry["path"] not in listed:
-                    continue
-                digest, size, computed = cache.sha256(entry["path"], full)
-                hashed += size if computed else 0
-                if digest != entry["sha256"]:
-                    cache.forget(entry["path"])
-                    raise ChecksumMismatch("%s has sha256 %s, the manifest says %s: the archive was altered or damaged; "
-                                           "nothing of the bundle was used." % (full, digest, entry["sha256"]))
-        finally:
-            if not self.check_mode:
-                cache.save()
-        return hashed
-
-    def _check_sidecar(self, entry):
-        full = bundle.bundle_file(self.path, entry["sidecar"]["path"])
-        if not os.path.lexists(full):
-            raise ArchiveError("%s is missing from the bundle %s." % (entry["sidecar"]["path"], self.path))
-        with open_regular(full) as handle:
-            digest = hash_open_file(handle)[0]
-        if digest != entry["sidecar"]["sha256"]:
-            raise ChecksumMismatch("%s has sha256 %s, the manifest says %s: the sidecar was altered."
-                                   % (full, digest, entry["sidecar"]["sha256"]))
-
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
+    module = build_module(
+        dict(
             path=dict(type="path", required=True),
             state=dict(type="str", default="verified", choices=["present", "verified"]),
             archives=dict(type="list", elements="dict", default=[], options=dict(
@@ -461,13 +420,9 @@ def main():
             verify_archives=dict(type="list", elements="str"),
             lock_timeout=dict(type="int", default=600),
         ),
-        supports_check_mode=True,
+        engine=False,
     )
-    try:
-        result = BundleManager(module).run()
-    except AirgapError as exc:
-        module.fail_json(msg=exc.msg)
-    module.exit_json(**result)
+    run_manager(module, BundleManager)
 
 
 if __name__ == "__main__":

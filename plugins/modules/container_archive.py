@@ -241,35 +241,36 @@ stats:
       type: int
 """
 
-import datetime
 
 from ansible_collections.airgap.docker.plugins.module_utils import (
     archive_stream,
-    compression,
     container_image,
     container_transfer,
     image_plans,
     image_transfer,
     sidecar,
 )
-from ansible_collections.airgap.docker.plugins.module_utils.dockerfile_changes import apply_changes
-from ansible_collections.airgap.docker.plugins.module_utils.errors import (
-    AirgapError,
-    ArchiveError,
-    ChecksumMismatch,
-    ContainerNotFound,
+from ansible_collections.airgap.docker.plugins.module_utils.container_documents import (
+    KIND,
+    claims_of,
+    document_result,
+    layer_document,
+    layer_result,
 )
-from ansible_collections.airgap.docker.plugins.module_utils.files import parse_sha256, stat_or_none
+from ansible_collections.airgap.docker.plugins.module_utils.container_export import export_snapshot
+from ansible_collections.airgap.docker.plugins.module_utils.container_reading import LayerReader
+from ansible_collections.airgap.docker.plugins.module_utils.container_state import check_exportable, container_facts
+from ansible_collections.airgap.docker.plugins.module_utils.dockerfile_changes import apply_changes
+from ansible_collections.airgap.docker.plugins.module_utils.file_access import stat_or_none
 from ansible_collections.airgap.docker.plugins.module_utils.module_support import (
     ARCHIVE_ARGUMENT_SPEC,
     ArchiveManager,
     build_module,
     run_manager,
 )
+from ansible_collections.airgap.docker.plugins.module_utils.platforms import engine_platform
 from ansible_collections.airgap.docker.plugins.module_utils.references import normalize_tag_reference
-from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import file_identity
-
-KIND = "container"
+from ansible_collections.airgap.docker.plugins.module_utils.timestamps import rfc3339
 
 
 class ContainerArchiveManager(ArchiveManager):
@@ -284,12 +285,17 @@ class ContainerArchiveManager(ArchiveManager):
     sidecar_kind = KIND
     handlers = {"exported": "ensure_exported", "imported": "ensure_imported"}
 
+    def __init__(self, module):
+        super().__init__(module)
+        self.reader = LayerReader(self.params.get("checksum"), self.recall_verified, self.remember_verified, self.add_stats,
+                                  module.warn if self.params["restore_config"] else None)
+
     # exported -------------------------------------------------------------------------------
 
     def ensure_exported(self):
         kind, level = self.writing_compression()
-        info = self._container()
-        container = self._container_facts(info)
+        info = check_exportable(self.engine.inspect_container(self.params["container"]), self.params["container"], self.engine.host)
+        container = container_facts(info)
         stat = stat_or_none(self.path)
         meta, verified = self._recorded_archive(stat)
         self.diff({"container": (meta or {}).get("container"), "layer_sha256": ((meta or {}).get("layer") or {}).get("sha256")},
@@ -323,24 +329,19 @@ class ContainerArchiveManager(ArchiveManager):
             return
 
         def make_sidecar(new_stat):
-            self.trusted_document = self._document(layer, new_stat, container)
+            self.trusted_document = layer_document(layer, new_stat, container, self.engine.facts())
             return self.trusted_document
 
         written = archive_stream.commit_archive(target, self.path, make_sidecar)
         self.apply_file_attributes(True)
-        self.finish(True, "exported: " + reason, "exported", self._archive_facts(self.trusted_document), container=container)
-        self._remember_written(self.trusted_document, written)
+        self.finish(True, "exported: " + reason, "exported", document_result(self.path, self.trusted_document),
+                    container=container)
+        self.remember_if_unchanged(self.trusted_document, written)
 
     def _export_to_temp(self, info, container, kind, level):
         """(AtomicFile or None in check mode, LayerFacts): the export with its snapshot record appended."""
-        record = container_image.snapshot_record(container_image.capture_config(info.get("Config")), _snapshot_time(container),
-                                                 self._platform(info), container)
-        running = info["State"].get("Running") and not info["State"].get("Paused")
-        pause = bool(self.params["pause"] and running and not self.check_mode)
-        estimate = (self.engine.inspect_container(info["Id"], size=True) or {}).get("SizeRootFs") or 0 if not self.check_mode else 0
-        with container_transfer.paused(self.engine, info["Id"], pause):
-            target, layer = container_transfer.export_container(self.engine, info["Id"], record, self.path, kind, level, estimate,
-                                                                write=not self.check_mode)
+        target, layer = export_snapshot(self.engine, info, container, self.path, kind, level, self.params["pause"],
+                                        write=not self.check_mode)
         self.add_stats(layer.stats)
         return target, layer
 
@@ -348,64 +349,14 @@ class ContainerArchiveManager(ArchiveManager):
         """The archive stays: report it, and remember the document that describes it."""
         document = dict(document, archive=dict(document["archive"], size=stat.st_size, mtime_ns=stat.st_mtime_ns))
         self.trusted_document = document
-        self.finish(False, msg, "skipped", self._archive_facts(document), container=document["container"])
+        self.finish(False, msg, "skipped", document_result(self.path, document), container=document["container"])
         if not self.check_mode:
-            self._remember_written(document, stat)
-
-    def _remember_written(self, document, known):
-        """Remember document for the file whose stat was `known`; taken after the file attributes
-        were set (which changes the ctime), and only while it is still that file, unmodified."""
-        now = stat_or_none(self.path)
-        if now is None or (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) != (
-                known.st_dev, known.st_ino, known.st_size, known.st_mtime_ns):
-            return
-        if file_identity(now) != file_identity(known) or self.recall_verified(self.path, now) != document:
-            self.remember_verified(self.path, document, now)
-
-    def _document(self, layer, stat, container, engine=None):
-        """The sidecar-shaped document of a container archive whose content is `layer` (LayerFacts)."""
-        record = layer.record or {}
-        archive = {"size": stat.st_size, "sha256": layer.archive_sha256, "compression": layer.compression,
-                   "mtime_ns": stat.st_mtime_ns}
-        snapshot = {"sha256": layer.record_sha256} if layer.record is not None else None
-        return sidecar.build(archive, [], engine if engine is not None else self.engine.facts(), kind=KIND, extra={
-            "layer": {"sha256": layer.tar_sha256, "size": layer.tar_size, "newest_mtime": layer.newest_mtime},
-            "snapshot": snapshot, "container": container, "config": record.get("config"),
-            "platform": record.get("platform"), "created": record.get("created"),
-        })
+            self.remember_if_unchanged(document, stat)
 
     def _verified_for_keeping(self, meta, container):
-        """The document of the archive on disk when reading it confirms its sidecar (and that it
-        is this container's snapshot), else None: an unverified sidecar never keeps an archive."""
-        try:
-            found = container_transfer.read_layer_archive(self.path)
-        except ArchiveError:
-            return None
-        self.add_stats(found.stats)
-        claims = _claims_of(meta, found.compression)
-        if (claims is None or container_transfer.disagreement(claims, found) or found.record is None
-                or found.record["container"].get("id") != container["id"] or found.file_stat is None):
-            return None
-        return self._document(found, found.file_stat, container)
-
-    def _container(self):
-        name = self.params["container"]
-        info = self.engine.inspect_container(name)
-        if info is None:
-            raise ContainerNotFound("No container %s in the engine at %s." % (name, self.engine.host))
-        state = info.get("State") or {}
-        if state.get("Dead") or state.get("Status") == "dead":
-            raise AirgapError("Container %s is dead; its filesystem cannot be exported." % name)
-        if state.get("Status") == "removing":
-            raise AirgapError("Container %s is being removed; its filesystem cannot be exported." % name)
-        return info
-
-    @staticmethod
-    def _container_facts(info):
-        state = info.get("State") or {}
-        return {"id": info["Id"], "name": (info.get("Name") or "").lstrip("/"), "image": (info.get("Config") or {}).get("Image"),
-                "image_id": info.get("Image"), "started_at": state.get("StartedAt"), "finished_at": state.get("FinishedAt"),
-                "running": bool(state.get("Running"))}
+        """The document of the archive on disk when reading it confirms its sidecar, else None."""
+        found = self.reader.confirmed(self.path, meta, container["id"])
+        return layer_document(found, found.file_stat, container, self.engine.facts()) if found is not None else None
 
     def _recorded_archive(self, stat):
         """(document, verified) for the archive at path: what this host wrote or verified (True),
@@ -416,7 +367,7 @@ class ContainerArchiveManager(ArchiveManager):
         if document is not None:
             return document, True
         meta = sidecar.read_sidecar(self.path, kind=KIND)
-        if meta is not None and sidecar.describes(meta, stat) and _claims_of(meta, None) is not None:
+        if meta is not None and sidecar.describes(meta, stat) and claims_of(meta, None) is not None:
             return meta, False
         return None, False
 
@@ -441,27 +392,19 @@ class ContainerArchiveManager(ArchiveManager):
             return "this host has not written or verified the archive, and its sidecar alone does not show it current"
         return None
 
-    def _platform(self, info):
-        image = self.engine.inspect_image(info.get("Image")) or {}
-        version = self.engine.version()
-        return {"os": image.get("Os") or version.get("Os") or "linux",
-                "architecture": image.get("Architecture") or version.get("Arch") or "amd64",
-                "variant": image.get("Variant")}
-
     # imported -------------------------------------------------------------------------------
 
     def ensure_imported(self):
         name = normalize_tag_reference(self.params["image"])
-        layer, claimed_by = self._layer_for_import()
+        layer, claimed_by = self.reader.for_import(self.path)
         archive, wanted, step, config = self._import_plan(name, layer)
         force = self.params["force"]
         if claimed_by and (self.check_mode or force or not step.needs_load):
             # A sidecar's claims may plan an import, which verifies them on the way; anything
             # else (skip, re-tag, a forced import, what check mode predicts) rests on the archive itself.
-            layer, claimed_by = self._read_verified(claims=layer, claimed_by=claimed_by), None
+            layer, claimed_by = self.reader.read_whole(self.path, claims=layer, claimed_by=claimed_by), None
             archive, wanted, step, config = self._import_plan(name, layer)
-        facts = {"path": self.path, "size": layer.archive_size, "sha256": layer.archive_sha256,
-                 "compression": layer.compression, "layer_sha256": layer.tar_sha256}
+        facts = layer_result(self.path, layer)
         image = {"id": step.engine_id, "tags": [name], "config": config, "config_digest": archive.config_digest,
                  "manifest_digest": archive.manifest_digest}
         self.diff({"tags": dict(step.tags_before)}, {"tags": {name: step.engine_id or archive.config_digest}})
@@ -479,7 +422,7 @@ class ContainerArchiveManager(ArchiveManager):
             stats, found = container_transfer.import_layer(self.engine, self.path, layer, archive,
                                                            container_transfer.mismatch_error(self.path, claimed_by))
             self.add_stats(stats)
-            self._remember_read(found)
+            self.reader.remember_read(self.path, found)
         else:
             self.engine.tag(step.engine_id, name)
         steps = image_transfer.settle_loaded_images(self.engine, [wanted], lookup=self._lookup())[0]
@@ -494,111 +437,12 @@ class ContainerArchiveManager(ArchiveManager):
         record = layer.record
         config = dict(record["config"]) if (record and self.params["restore_config"]) else {}
         config = apply_changes(config, self.params["changes"])
-        created = record["created"] if record else _rfc3339(layer.newest_mtime)
-        platform = record["platform"] if record else self._engine_platform()
+        created = record["created"] if record else rfc3339(layer.newest_mtime)
+        platform = record["platform"] if record else engine_platform(self.engine.version())
         archive, wanted = container_image.import_plan(name, layer.tar_sha256, layer.tar_size, created, platform, config,
                                                       self.params["comment"])
         step = image_plans.load_steps([wanted], self._lookup())[0]
         return archive, wanted, step, config
-
-    def _layer_for_import(self):
-        """(LayerFacts, sidecar path when they are its unverified claims, else None)."""
-        stat = stat_or_none(self.path)
-        if stat is None:
-            raise ArchiveError("The archive %s does not exist." % self.path)
-        kind = archive_stream.sniff_compression(self.path)
-        compression.require(kind)
-        document = self.recall_verified(self.path, stat)
-        if document is not None:
-            layer = _claims_of(document, kind)
-            if layer is not None:
-                self._check_checksum(layer.archive_sha256)
-                return layer, None
-        meta = sidecar.read_sidecar(self.path, kind=KIND)
-        claims = _claims_of(meta, kind) if meta is not None else None
-        if claims is None:
-            self._warn_if_legacy(meta)
-            return self._read_verified(), None
-        self.check_sidecar_size(meta, stat, "imported")
-        claims.archive_sha256 = self.expected_sha256(claims.archive_sha256, "imported")
-        return claims, sidecar.sidecar_path(self.path)
-
-    def _read_verified(self, claims=None, claimed_by=None):
-        """LayerFacts from reading the archive whole; remembered when no sidecar contradicts them."""
-        found = container_transfer.read_layer_archive(self.path)
-        self.add_stats(found.stats)
-        self._check_checksum(found.archive_sha256)
-        problem = container_transfer.disagreement(claims, found) if claims is not None else None
-        if problem:
-            raise container_transfer.mismatch_error(self.path, claimed_by)(problem)
-        self._remember_read(found)
-        return found
-
-    def _remember_read(self, found):
-        if found.file_stat is not None:
-            self.remember_verified(self.path, self._document(found, found.file_stat, found.record and found.record["container"],
-                                                             engine={}), found.file_stat)
-
-    def _check_checksum(self, actual):
-        """The archive's own sha256 (verified, or remembered as verified) against the checksum option."""
-        given = self.params.get("checksum")
-        if given and parse_sha256(given) != actual:
-            raise ChecksumMismatch("%s has sha256 %s, but checksum asks for %s: it is not the expected archive. Nothing was "
-                                   "imported." % (self.path, actual, parse_sha256(given)))
-
-    def _warn_if_legacy(self, meta):
-        """A sidecar of an older airgap.docker records a configuration its archive does not carry."""
-        if meta and "snapshot" not in meta and meta.get("config") and self.params["restore_config"]:
-            self.module.warn("%s has no snapshot record (it was exported by an older airgap.docker); the configuration in its "
-                             "sidecar is not applied. Export the container again to carry it in the archive." % self.path)
-
-    def _engine_platform(self):
-        version = self.engine.version()
-        return {"os": version.get("Os") or "linux", "architecture": version.get("Arch") or "amd64"}
-
-    # results --------------------------------------------------------------------------------
-
-    def _archive_facts(self, meta):
-        archive = meta["archive"]
-        return {"path": self.path, "size": archive.get("size"), "sha256": archive.get("sha256"),
-                "compression": archive.get("compression"), "layer_sha256": meta["layer"]["sha256"]}
-
-
-def _claims_of(document, kind):
-    """LayerFacts from a sidecar-shaped document (a sidecar, or the verified memo), or None when
-    it lacks what an import needs or has the wrong shape (then it cannot even plan)."""
-    archive, layer = document.get("archive"), document.get("layer")
-    if not isinstance(archive, dict) or not isinstance(layer, dict) or "snapshot" not in document:
-        return None
-    digest, size, newest = layer.get("sha256"), layer.get("size"), layer.get("newest_mtime") or 0
-    if not (isinstance(digest, str) and digest.startswith("sha256:") and isinstance(size, int) and isinstance(newest, int)
-            and isinstance(archive.get("sha256"), str)):
-        return None
-    record = None
-    if document["snapshot"] is not None:
-        record = container_image.snapshot_record(document.get("config"), document.get("created"),
-                                                 document.get("platform") or {}, document.get("container") or {})
-        if not isinstance(document.get("platform"), dict) or container_image.check_snapshot_record(record):
-            return None
-    return container_transfer.LayerFacts(digest, size, kind or archive.get("compression"), archive["sha256"],
-                                         archive.get("size") or 0, newest, record)
-
-
-def _snapshot_time(container):
-    """When the exported filesystem last could change: the stop time of a stopped container (so
-    that exporting it again gives the same image ID), else now."""
-    finished = container.get("finished_at") or ""
-    if not container["running"] and finished and not finished.startswith("0001-"):
-        return finished
-    return _now_rfc3339()
-
-
-def _now_rfc3339():
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _rfc3339(timestamp):
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def main():

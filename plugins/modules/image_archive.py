@@ -279,19 +279,32 @@ stats:
 
 import os
 
-from ansible_collections.airgap.docker.plugins.module_utils import archive_stream, compression, image_plans, image_transfer, sidecar
-from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
+from ansible_collections.airgap.docker.plugins.module_utils import archive_stream, image_plans, image_transfer, sidecar
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, EngineError, InvalidInput
-from ansible_collections.airgap.docker.plugins.module_utils.files import check_free_space, stat_or_none
-from ansible_collections.airgap.docker.plugins.module_utils.layer_inventory import LayerInventory
+from ansible_collections.airgap.docker.plugins.module_utils.file_access import stat_or_none
+from ansible_collections.airgap.docker.plugins.module_utils.image_load_steps import ImageArchiveReader, check_thin
+from ansible_collections.airgap.docker.plugins.module_utils.image_results import (
+    load_diff,
+    load_message,
+    records_result,
+    save_diff,
+    steps_result,
+    wanted_result,
+)
+from ansible_collections.airgap.docker.plugins.module_utils.image_save_steps import (
+    check_input_carries,
+    match_saved,
+    normalize_request,
+    recorded_state,
+    write_to_temp,
+)
 from ansible_collections.airgap.docker.plugins.module_utils.module_support import (
     ARCHIVE_ARGUMENT_SPEC,
     ArchiveManager,
     build_module,
     run_manager,
 )
-from ansible_collections.airgap.docker.plugins.module_utils.references import looks_like_id, normalize_tag_reference
-from ansible_collections.airgap.docker.plugins.module_utils.thin_archive import plan_omissions, skippable_members
+from ansible_collections.airgap.docker.plugins.module_utils.thin_plan import plan_omissions
 
 
 class ImageArchiveManager(ArchiveManager):
@@ -300,12 +313,17 @@ class ImageArchiveManager(ArchiveManager):
     writes_state = "saved"
     handlers = {"saved": "ensure_saved", "loaded": "ensure_loaded"}
 
+    def __init__(self, module):
+        super().__init__(module)
+        self.reader = ImageArchiveReader(self.params.get("checksum"), self.recall_verified, self.remember_verified,
+                                         self.add_stats)
+
     # saved ----------------------------------------------------------------------------------
 
     def ensure_saved(self):
         kind, level = self.writing_compression()
         platform = self.params["platform"]
-        requests = [self._normalize_request(r) for r in self.params["images"]]
+        requests = [normalize_request(r) for r in self.params["images"]]
         source = self._input_archive(platform)
         if source is None:
             self.engine.check_platform_support(platform)
@@ -315,26 +333,44 @@ class ImageArchiveManager(ArchiveManager):
         omitted = plan_omissions([w.diff_ids for w in wanted], self.params["exclude_layers"])
         for want, count in zip(wanted, omitted):
             want.omitted = count
-            self._check_input_carries(want)
+            check_input_carries(want, self.params["from_archive"])
 
-        recorded, recorded_kind, recorded_platform, facts, problem = self._archive_as_recorded()
-        if problem:
-            up_to_date, reason = False, problem
-        else:
-            up_to_date, reason = image_plans.save_decision(wanted, recorded, recorded_kind, kind, recorded_platform, platform)
-        if self.params["force"] and up_to_date:
-            up_to_date, reason = False, "force is set"
-        self.diff({"images": self._tag_map(recorded), "omitted_layers": self._omitted_map(recorded)},
-                  {"images": self._tag_map([{"tags": w.tags, "engine_id": w.id} for w in wanted]),
-                   "omitted_layers": self._omitted_map([{"tags": w.tags, "omitted_layers": w.omitted} for w in wanted])})
+        recorded, facts, up_to_date, reason = self._save_decision(wanted, kind, platform)
+        self.diff(*save_diff(recorded, wanted))
         if up_to_date:
-            self.finish(False, reason, "skipped", facts, images=self._images_result(recorded))
+            self.finish(False, reason, "skipped", facts, images=records_result(recorded))
             return
         if self.check_mode:
-            self.finish(True, "would save: " + reason, "saved", None, images=[self._wanted_result(w) for w in wanted])
+            self.finish(True, "would save: " + reason, "saved", None, images=wanted_result(wanted))
             return
         content, records = self._save(wanted, requests, kind, level, platform, source)
-        self.finish(True, "saved: " + reason, "saved", content.facts(self.path), images=self._images_result(records))
+        self.finish(True, "saved: " + reason, "saved", content.facts(self.path), images=records_result(records))
+
+    def _save_decision(self, wanted, kind, platform):
+        """(recorded images, archive facts, up to date, reason) of the archive at path against wanted.
+
+        What this host wrote or verified before (the memo) decides at O(1) cost; an archive it
+        does not know is read, never judged by its sidecar.
+        """
+        stat = stat_or_none(self.path)
+        document = self.recall_verified(self.path, stat) if stat is not None else None
+        if stat is not None and document is None:
+            try:
+                content = image_transfer.scan_archive(self.path)
+            except ArchiveError as exc:
+                # An unreadable file at the path is replaced by a good archive.
+                return [], None, False, "the existing file is not a readable image archive (%s)" % exc.msg
+            self.add_stats(content.stats)
+            document = content.document()
+            self.remember_verified(self.path, document, content.file_stat)
+        recorded, recorded_kind, recorded_platform, facts = None, None, None, None
+        if document is not None:
+            self.trusted_document = document
+            recorded, recorded_kind, recorded_platform, facts = recorded_state(document, self.path, platform)
+        up_to_date, reason = image_plans.save_decision(wanted, recorded, recorded_kind, kind, recorded_platform, platform)
+        if self.params["force"] and up_to_date:
+            up_to_date, reason = False, "force is set"
+        return recorded, facts, up_to_date, reason
 
     def _input_archive(self, platform):
         """The full archive named by from_archive, as ArchiveContent (with the engine facts its
@@ -346,70 +382,19 @@ class ImageArchiveManager(ArchiveManager):
             raise InvalidInput("platform cannot be combined with from_archive: the images come from the archive as they are.")
         if os.path.abspath(path) == os.path.abspath(self.path):
             raise InvalidInput("from_archive must name another file than path (%s)." % self.path)
-        content, expected = self._archive_content(path, "written")
+        content, expected = self.reader.content(path, "written")
         if not content.verified:
             # What the output will hold (images, tags, layers to leave out) must come from the input itself.
-            content, expected = self._verified_by_reading(path, "written")
+            content, expected = self.reader.read_whole(path, "written")
         content.sha256 = expected
         return content
 
-    def _check_input_carries(self, want):
-        """An input archive that is itself thin cannot give layers it left out (known from its sidecar)."""
-        image = want.archive_image
-        if image is not None and image.omitted_layers > want.omitted:
-            raise ArchiveError(
-                "%s is itself a thin archive: it leaves out the bottom %d layer(s) of %s, but the archive to write must carry "
-                "all but %d of them. Cut it from the full archive instead; nothing was written."
-                % (self.params["from_archive"], image.omitted_layers, ", ".join(want.tags) or want.id, want.omitted))
-
-    def _normalize_request(self, request):
-        request = request.strip()
-        if looks_like_id(request):
-            return request
-        return normalize_tag_reference(request)
-
-    def _archive_as_recorded(self):
-        """(images as dicts, compression, platform, archive facts, problem) of the existing archive.
-
-        What this host wrote or verified before (the memo) decides at O(1) cost; an archive it
-        does not know is read, never judged by its sidecar. Without an archive everything is
-        None; `problem` says why an existing file cannot count.
-        """
-        stat = stat_or_none(self.path)
-        if stat is None:
-            return None, None, None, None, None
-        document = self.recall_verified(self.path, stat)
-        if document is None:
-            try:
-                content = image_transfer.scan_archive(self.path)
-            except ArchiveError as exc:
-                # An unreadable file at the path is replaced by a good archive.
-                return [], None, None, None, "the existing file is not a readable image archive (%s)" % exc.msg
-            self.add_stats(content.stats)
-            document = content.document()
-            self.remember_verified(self.path, document, content.file_stat)
-        self.trusted_document = document
-        archive = document.get("archive") or {}
-        facts = {k: archive.get(k) for k in ("size", "sha256", "compression", "layout")}
-        facts["path"] = self.path
-        request = document.get("request") or {}
-        # An archive this host read rather than wrote records no request: its images' fingerprints
-        # (which hold the platform) decide alone.
-        platform = request["platform"] if "platform" in request else self.params["platform"]
-        return document.get("images") or [], archive.get("compression"), platform, facts, None
-
     def _save(self, wanted, requests, kind, level, platform, source):
-        thin = source is not None or any(w.omitted for w in wanted)
-        if thin:
-            target, content = self._write_thin(wanted, kind, level, platform, source)
-        else:
-            names = []
-            for want in wanted:
-                names.extend(want.tags or [want.id])
-            estimate = sum(w.size for w in wanted)
-            target, content = image_transfer.save_to_temp(self.engine, names, self.path, kind, level, platform, estimate)
+        # With from_archive the engine is never contacted (it may be down or absent).
+        engine = self.engine if source is None else None
+        target, content, thin = write_to_temp(engine, wanted, self.path, kind, level, platform, source, self.params["from_archive"])
         try:
-            records = self._match_saved(wanted, content.images)
+            records = match_saved(wanted, content.images)
         except EngineError:
             target.abort()
             raise
@@ -435,78 +420,34 @@ class ImageArchiveManager(ArchiveManager):
             self.remember_verified(self.path, self.trusted_document, now)
         return content, records
 
-    def _write_thin(self, wanted, kind, level, platform, source):
-        """A thin archive (OCI layout) from the engine or from the input archive."""
-        if source is None:
-            names = [name for want in wanted for name in (want.tags or [want.id])]
-            fill, skip = image_transfer.engine_input(self.engine, names, platform), set()
-        else:
-            fill = image_transfer.archive_input(self.params["from_archive"], source.sha256)
-            skip = skippable_members([w.archive_image for w in wanted], [w.omitted for w in wanted])
-        if not skip:
-            # Every layer passes through a temporary file beside the archive until the input's
-            # manifests say which ones to leave out.
-            check_free_space(os.path.dirname(os.path.abspath(self.path)), sum(w.size for w in wanted),
-                             "the layers of the images while they are sorted")
-        return image_transfer.save_thin_to_temp(fill, self.path, kind, level, wanted, skip)
-
-    def _match_saved(self, wanted, archived):
-        """Pair each wanted engine image with its entry in the new archive (sanity check)."""
-        records = []
-        for want in wanted:
-            match = next((a for a in archived if want.fingerprint and a.fingerprint == want.fingerprint), None)
-            match = match or next((a for a in archived if want.id in a.engine_ids()), None)
-            if match is None or sorted(match.tags) != want.tags:
-                raise EngineError("The archive written does not hold %s as requested; the previous archive was kept."
-                                  % (", ".join(want.tags) or want.id))
-            if match.omitted_layers != want.omitted:
-                # The containerd store can hold an image whose bottom layers arrived in a thin archive
-                # as snapshots only; its save then lacks their data.
-                raise EngineError(
-                    "The archive written lacks the data of %d bottom layer(s) of %s that it should carry: the engine did "
-                    "not give them (on the containerd image store, an image whose layers arrived in a thin archive may "
-                    "lack their data). The previous archive was kept; save the image on an engine that holds it in full."
-                    % (match.omitted_layers - want.omitted, ", ".join(want.tags) or want.id))
-            record = match.to_dict()
-            record["engine_id"] = want.id
-            records.append(record)
-        return records
-
     # loaded ---------------------------------------------------------------------------------
 
     def ensure_loaded(self):
-        content, expected_sha256 = self._archive_content(self.path, "loaded")
-        platform = self.params["platform"]
+        content, expected_sha256 = self.reader.content(self.path, "loaded")
+        platform, force = self.params["platform"], self.params["force"]
         self.engine.check_platform_support(platform)
-        if self.params["images"]:
-            image_plans.check_requested_in_archive([r.strip() for r in self.params["images"]], content.images)
         lookup = image_plans.EngineLookup(self.engine.inspect_image, self.engine.list_images)
-        steps = image_plans.load_steps(content.images, lookup)
+        steps = self._load_steps(content, lookup)
         if not content.verified and (self.check_mode or not any(s.needs_load for s in steps)):
             # A sidecar's claims may plan a load, which verifies them on the way; anything else
             # (skip, re-tag, a forced load, what check mode predicts) rests on the archive itself.
-            content, expected_sha256 = self._verified_by_reading(self.path, "loaded")
-            if self.params["images"]:
-                image_plans.check_requested_in_archive([r.strip() for r in self.params["images"]], content.images)
-            steps = image_plans.load_steps(content.images, lookup)
+            content, expected_sha256 = self.reader.read_whole(self.path, "loaded")
+            steps = self._load_steps(content, lookup)
         needs_load = [s for s in steps if s.needs_load]
         retags = [(tag, s.engine_id) for s in steps if s.needs_retag for tag in s.missing_tags]
-        if self.params["force"] and not needs_load:
+        if force and not needs_load:
             needs_load = steps
         if needs_load:
-            self._check_thin(content, platform)
-        self.diff(
-            {"tags": {tag: before for s in steps for tag, before in s.tags_before.items()}},
-            {"tags": {tag: (s.engine_id or s.image.manifest_digest or s.image.config_digest) for s in steps for tag in s.image.tags}},
-        )
-        facts = content.facts(self.path)
+            check_thin(self.engine, content.images, platform, self.path)
+        self.diff(*load_diff(steps))
         if not needs_load and not retags:
             self.finish(False, "all %d image(s) of the archive are in the engine with their tags" % len(steps),
-                        "skipped", facts, images=self._load_result(steps))
+                        "skipped", content.facts(self.path), images=steps_result(steps))
             return
         actions = ["loaded"] if needs_load else ["retagged"]
         if self.check_mode:
-            self.finish(True, "would " + self._load_reason(needs_load, retags, done=False), actions, facts, images=self._load_result(steps))
+            self.finish(True, "would " + load_message(needs_load, retags, force, done=False), actions, content.facts(self.path),
+                        images=steps_result(steps))
             return
         if needs_load:
             content = self._load(content, expected_sha256, platform)
@@ -516,60 +457,14 @@ class ImageArchiveManager(ArchiveManager):
         steps, retagged_after = image_transfer.settle_loaded_images(self.engine, content.images, lookup)
         if retagged_after and "retagged" not in actions:
             actions.append("retagged")
-        self.finish(True, self._load_reason(needs_load, retags, done=True), actions, content.facts(self.path),
-                    images=self._load_result(steps))
+        self.finish(True, load_message(needs_load, retags, force, done=True), actions, content.facts(self.path),
+                    images=steps_result(steps))
 
-    def _archive_content(self, path, verb):
-        """(ArchiveContent, sha256 to verify or None) of the archive at path.
-
-        From what this host verified before when the file is unchanged; else from its sidecar's
-        claims (content.verified False: they may only plan a load that verifies them); else by
-        reading the archive.
-        """
-        stat = stat_or_none(path)
-        if stat is None:
-            raise ArchiveError("The archive %s does not exist." % path)
-        kind = archive_stream.sniff_compression(path)
-        compression.require(kind)
-        document = self.recall_verified(path, stat)
-        if document is not None:
-            recorded = (document.get("archive") or {}).get("sha256")
-            return self._content_of(document, kind, stat, True), self.expected_sha256(recorded, verb, path, "an earlier read")
-        meta = sidecar.read_sidecar(path)
-        if meta is None:
-            return self._verified_by_reading(path, verb)
-        self.check_sidecar_size(meta, stat, verb, path)
-        expected = self.expected_sha256((meta.get("archive") or {}).get("sha256"), verb, path)
-        return self._content_of(meta, kind, stat, False), expected
-
-    @staticmethod
-    def _content_of(document, kind, stat, verified):
-        archive = document.get("archive") or {}
-        return image_transfer.ArchiveContent(kind, archive.get("layout"), sidecar.images_of(document), size=stat.st_size,
-                                             sha256=archive.get("sha256"), engine=document.get("engine") or {},
-                                             verified=verified)
-
-    def _verified_by_reading(self, path, verb):
-        """(ArchiveContent, sha256) from reading the archive whole: its digests verified, its checksum compared."""
-        content = image_transfer.scan_archive(path)
-        self.add_stats(content.stats)
-        expected = self.expected_sha256(content.sha256, verb, path, "a read of the file")
-        self.remember_verified(path, content.document(), content.file_stat)
-        return content, expected
-
-    def _check_thin(self, content, platform):
-        """A thin archive loads only into an engine that holds the layers it leaves out: checked
-        before a byte is sent, since the containerd store may report success and load nothing."""
-        thin = [image for image in content.images if image.omitted_layers]
-        if not thin:
-            return
-        if platform:
-            raise InvalidInput("platform cannot be used to load a thin archive (%s): with a platform the engine wants "
-                               "every layer's data." % self.path)
-        inventory = LayerInventory.from_engine(lambda: self.engine.list_images(intermediate=True), self.engine.inspect_image,
-                                               image_plans.engine_tags)
-        for image in thin:
-            inventory.check_holds(image, self.engine.host)
+    def _load_steps(self, content, lookup):
+        """What loading content takes, once the images requested are known to be in it."""
+        if self.params["images"]:
+            image_plans.check_requested_in_archive([r.strip() for r in self.params["images"]], content.images)
+        return image_plans.load_steps(content.images, lookup)
 
     def _load(self, content, expected_sha256, platform):
         """Load the archive, verified while it streams; returns the ArchiveContent it verified."""
@@ -579,60 +474,6 @@ class ImageArchiveManager(ArchiveManager):
         if not content.verified:  # what the memo holds already (perhaps richer, from the save) stays
             self.remember_verified(self.path, loaded.document(), loaded.file_stat)
         return loaded
-
-    def _load_reason(self, needs_load, retags, done):
-        if needs_load:
-            if self.params["force"] and all(s.engine_id for s in needs_load):
-                why = "force is set"
-            else:
-                why = "not in the engine: " + "; ".join(", ".join(s.image.tags) or s.image.config_digest[:19] for s in needs_load if s.needs_load)
-            return "%s the archive (%s)" % ("loaded" if done else "load", why)
-        return "%s %s" % ("re-tagged" if done else "re-tag", ", ".join(tag for tag, engine_id in retags))
-
-    # absent ---------------------------------------------------------------------------------
-
-    # results --------------------------------------------------------------------------------
-
-    @staticmethod
-    def _tag_map(images):
-        if images is None:
-            return {}
-        mapping = {}
-        for image in images:
-            ident = image.get("engine_id") or image.get("config_digest")
-            for tag in image.get("tags") or ["<untagged>"]:
-                mapping[tag if tag != "<untagged>" else "<untagged %s>" % (ident or "")[:19]] = ident
-        return mapping
-
-    @staticmethod
-    def _omitted_map(images):
-        """Per tag, how many bottom layers the archive leaves out (thin archives only)."""
-        return {tag: image.get("omitted_layers") for image in images or [] for tag in image.get("tags") or []
-                if image.get("omitted_layers")}
-
-    @staticmethod
-    def _images_result(records):
-        return [{"id": r.get("engine_id"), "tags": r.get("tags") or [], "config_digest": r.get("config_digest"),
-                 "manifest_digest": r.get("manifest_digest"), "fingerprint": r.get("fingerprint"), "size": r.get("size") or 0,
-                 "diff_ids": r.get("diff_ids") or [], "omitted_layers": r.get("omitted_layers") or 0}
-                for r in records or []]
-
-    @staticmethod
-    def _wanted_result(want):
-        image = want.archive_image
-        return {"id": want.id, "tags": want.tags, "config_digest": image.config_digest if image else None,
-                "manifest_digest": image.manifest_digest if image else None,
-                "fingerprint": want.fingerprint, "size": want.size, "diff_ids": want.diff_ids, "omitted_layers": want.omitted}
-
-    @staticmethod
-    def _load_result(steps):
-        result = []
-        for step in steps:
-            image = step.image if isinstance(step.image, ArchiveImage) else ArchiveImage.from_dict(step.image)
-            result.append({"id": step.engine_id, "tags": image.tags, "config_digest": image.config_digest,
-                           "manifest_digest": image.manifest_digest, "fingerprint": image.fingerprint, "size": image.size,
-                           "diff_ids": image.diff_ids, "omitted_layers": image.omitted_layers})
-        return result
 
 
 def main():

@@ -14,7 +14,7 @@ import pytest
 import zstandard
 from archive_factory import ImageSpec, chunks, legacy_archive, random_bytes, tar_bytes
 
-from ansible_collections.airgap.docker.plugins.module_utils import files, sidecar
+from ansible_collections.airgap.docker.plugins.module_utils import disk_space, sidecar
 from ansible_collections.airgap.docker.plugins.module_utils.archive_stream import (
     Transfer,
     commit_archive,
@@ -24,9 +24,9 @@ from ansible_collections.airgap.docker.plugins.module_utils.archive_stream impor
     until_end_of_archive,
     write_archive,
 )
+from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import AtomicFile
 from ansible_collections.airgap.docker.plugins.module_utils.compression import GZIP, KINDS, NONE, ZSTD
 from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, SpaceError
-from ansible_collections.airgap.docker.plugins.module_utils.files import AtomicFile
 from ansible_collections.airgap.docker.plugins.module_utils.tarscan import TarScanner
 
 SUFFIX = {NONE: ".tar", GZIP: ".tar.gz", ZSTD: ".tar.zst"}
@@ -299,7 +299,7 @@ def test_write_into_a_missing_directory(tmp_path):
     (ZSTD, 2100, False),
 ])
 def test_free_space_is_checked_up_front(tmp_path, monkeypatch, kind, estimate, fits):
-    monkeypatch.setattr(files, "free_bytes", lambda directory: 1000)
+    monkeypatch.setattr(disk_space, "free_bytes", lambda directory: 1000)
     path = str(tmp_path / ("images" + SUFFIX[kind]))
     observed = Recorder()
     if fits:

@@ -9,13 +9,12 @@ import copy
 import hashlib
 import json
 import os
-import shutil
 import stat
 import time
 
 import pytest
 
-from ansible_collections.airgap.docker.plugins.module_utils import bundle, files
+from ansible_collections.airgap.docker.plugins.module_utils import bundle
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, InvalidInput
 
 LAYER = "sha256:" + "ab" * 32
@@ -183,69 +182,6 @@ def test_read_manifest_refuses_foreign_and_future_documents(tmp_path):
         bundle.read_manifest(str(tmp_path))
 
 
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    """The checksum memo goes to the user's cache directory; keep it in the test's."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("AIRGAP_DOCKER_CACHE", raising=False)
-
-
-def test_memo_lives_outside_the_bundle(tmp_path):
-    path = bundle.verified_cache_path(str(tmp_path / "bundle"))
-    assert path.startswith(str(tmp_path / "cache" / "airgap.docker" / "verified"))
-    assert bundle.verified_cache_path(str(tmp_path / "bundle")) == path != bundle.verified_cache_path(str(tmp_path / "other"))
-
-
-def test_memo_follows_the_collections_cache_setting(tmp_path, monkeypatch):
-    monkeypatch.setenv("AIRGAP_DOCKER_CACHE", str(tmp_path / "elsewhere"))
-    assert bundle.verified_cache_path(str(tmp_path / "bundle")).startswith(str(tmp_path / "elsewhere" / "verified") + os.sep)
-
-
-def test_verified_cache_skips_rehashing_until_the_file_changes(tmp_path):
-    (tmp_path / "images").mkdir()
-    archive = tmp_path / "images" / "a.tar"
-    archive.write_bytes(b"one")
-    cache = bundle.VerifiedCache(str(tmp_path))
-    digest, size, computed = cache.sha256("images/a.tar", str(archive))
-    assert (digest, size, computed) == (hashlib.sha256(b"one").hexdigest(), 3, True)
-    cache.save()
-    again = bundle.VerifiedCache(str(tmp_path))
-    assert again.sha256("images/a.tar", str(archive))[2] is False
-    archive.write_bytes(b"two")
-    os.utime(archive, ns=(1, 1))
-    assert again.sha256("images/a.tar", str(archive))[:2] == (hashlib.sha256(b"two").hexdigest(), 3)
-
-
-def test_memo_copied_with_the_bundle_vouches_for_nothing(tmp_path):
-    original = tmp_path / "a"
-    (original / "images").mkdir(parents=True)
-    (original / "images" / "x.tar").write_bytes(b"data")
-    cache = bundle.VerifiedCache(str(original))
-    cache.sha256("images/x.tar", str(original / "images" / "x.tar"))
-    cache.save()
-    copy_dir = tmp_path / "b"
-    shutil.copytree(original, copy_dir)  # like cp -a: same content, size and mtime, new inode and ctime
-    (copy_dir / "images" / "x.tar").write_bytes(b"DATA")
-    stat = os.stat(original / "images" / "x.tar")
-    os.utime(copy_dir / "images" / "x.tar", ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    digest, _size, computed = bundle.VerifiedCache(str(copy_dir)).sha256("images/x.tar", str(copy_dir / "images" / "x.tar"))
-    assert computed and digest == hashlib.sha256(b"DATA").hexdigest()
-
-
-def test_memo_that_cannot_be_written_is_skipped(tmp_path, monkeypatch):
-    (tmp_path / "not-a-dir").write_text("")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-dir"))
-    cache = bundle.VerifiedCache(str(tmp_path / "bundle"))
-    cache.entries["images/x"] = {"sha256": "0" * 64}
-    cache.dirty = True
-    cache.save()  # cannot be written: no error, the memo is only an optimization
-    assert not os.path.exists(cache.path)
-    assert not cache.dirty
-
-
-# Manifest shapes: one sentence naming the field, never a traceback ----------------------------
-
-
 def good_manifest():
     full = bundle.archive_entry("images/a.tar.zst", image_sidecar())[0]
     snap = bundle.archive_entry("containers/web.tar.zst", container_sidecar(), "demo/web:snap")[0]
@@ -307,6 +243,8 @@ _DELETE = object()
     ("archives.1.images.0.omitted_layers", "1", r"images\[0\]\.omitted_layers is not a whole number"),
     ("archives.1.images.0.size", -5, r"images\[0\]\.size is not a whole number"),
 ])
+
+
 def test_a_manifest_of_another_shape_is_one_sentence(field, value, named):
     manifest = good_manifest()  # archives sorted: containers/web, images/a+delta1, images/a
     _set(manifest, field, value)
@@ -338,6 +276,8 @@ def test_a_deeply_nested_manifest_is_refused_at_once(depth):
 
 @pytest.mark.parametrize("data, problem", [(b"\xff\xfe", "is not JSON"), (b"[]", "not an airgap.docker bundle manifest"),
                                            (b"1" * 5000, "is not JSON")])
+
+
 def test_what_is_not_a_manifest_is_one_sentence(data, problem):
     with pytest.raises(ArchiveError, match=problem):
         bundle.parse_manifest(data, "m")
@@ -388,6 +328,8 @@ def test_a_thin_archive_of_a_thin_archive_is_not_kept():
     {"schema": 1, "kind": "images", "archive": {}, "images": ["x"]},
     {"schema": 1, "kind": "images", "archive": {}, "images": [{"tags": "a:1"}]},
 ])
+
+
 def test_a_sidecar_of_another_shape_is_one_sentence(sidecar):
     with pytest.raises(InvalidInput, match="does not have the shape"):
         bundle.archive_entry("images/a.tar", sidecar)
@@ -409,93 +351,10 @@ def test_bundle_directories_are_created_private(tmp_path):
 # The memo: identity from the file that was hashed ----------------------------------------------
 
 
-def test_a_file_swapped_while_it_is_hashed_is_not_vouched_for(tmp_path, monkeypatch):
-    (tmp_path / "images").mkdir()
-    archive = tmp_path / "images" / "a.tar"
-    archive.write_bytes(b"good")
-    real = bundle.hash_open_file
-
-    def swap_after_hashing(handle):
-        result = real(handle)
-        planted = tmp_path / "images" / "planted"
-        planted.write_bytes(b"evil")
-        os.rename(planted, archive)  # between the hash and any look at the path
-        return result
-
-    monkeypatch.setattr(bundle, "hash_open_file", swap_after_hashing)
-    cache = bundle.VerifiedCache(str(tmp_path))
-    assert cache.sha256("images/a.tar", str(archive))[0] == hashlib.sha256(b"good").hexdigest()
-    monkeypatch.setattr(bundle, "hash_open_file", real)
-    digest, _size, computed = cache.sha256("images/a.tar", str(archive))
-    assert computed and digest == hashlib.sha256(b"evil").hexdigest()
-
-
-def test_a_file_that_changes_while_it_is_hashed_is_not_remembered(tmp_path, monkeypatch):
-    (tmp_path / "images").mkdir()
-    archive = tmp_path / "images" / "a.tar"
-    archive.write_bytes(b"good")
-    monkeypatch.setattr(bundle, "hash_open_file", lambda handle: ("0" * 64, 4, None))
-    cache = bundle.VerifiedCache(str(tmp_path))
-    cache.sha256("images/a.tar", str(archive))
-    assert "images/a.tar" not in cache.entries
-
-
-def test_a_missing_file_is_one_sentence(tmp_path):
-    with pytest.raises(ArchiveError, match="missing from the bundle"):
-        bundle.VerifiedCache(str(tmp_path)).sha256("images/a.tar", str(tmp_path / "images" / "a.tar"))
-
-
-def test_the_memo_remembers_the_manifest_it_wrote(tmp_path):
-    cache = bundle.VerifiedCache(str(tmp_path))
-    cache.wrote("manifest.json", bundle.sha256_bytes(b"ours"))
-    cache.save()
-    again = bundle.VerifiedCache(str(tmp_path))
-    assert again.wrote_this("manifest.json", b"ours") and not again.wrote_this("manifest.json", b"planted")
-    assert stat.S_IMODE(os.stat(again.path).st_mode) == 0o600
-
-
-def test_a_memo_others_may_write_is_ignored(tmp_path):
-    cache = bundle.VerifiedCache(str(tmp_path))
-    cache.wrote("manifest.json", bundle.sha256_bytes(b"ours"))
-    cache.save()
-    os.chmod(os.path.dirname(cache.path), 0o777)
-    shared = bundle.VerifiedCache(str(tmp_path))
-    assert not shared.wrote_this("manifest.json", b"ours")
-    shared.wrote("manifest.json", bundle.sha256_bytes(b"other"))
-    shared.save()  # not written into a directory others may write to
-    os.chmod(os.path.dirname(cache.path), 0o700)
-    assert bundle.VerifiedCache(str(tmp_path)).wrote_this("manifest.json", b"ours")
-
-
-def test_a_memo_of_an_earlier_version_still_counts(tmp_path):
-    (tmp_path / "images").mkdir()
-    archive = tmp_path / "images" / "a.tar"
-    archive.write_bytes(b"one")
-    path = bundle.verified_cache_path(str(tmp_path))
-    os.makedirs(os.path.dirname(path), mode=0o700)
-    with open(path, "wb") as handle:
-        handle.write(bundle.encode({"images/a.tar": {"stat": files.stat_identity(os.stat(archive)), "sha256": "ab" * 32}}))
-    assert bundle.VerifiedCache(str(tmp_path)).sha256("images/a.tar", str(archive)) == ("ab" * 32, 3, False)
-
-
-@pytest.mark.parametrize("content", [b"[" * 100_000, b"not json", b'{"files": []}'])
-def test_a_damaged_memo_is_an_empty_one(tmp_path, content):
-    path = bundle.verified_cache_path(str(tmp_path))
-    os.makedirs(os.path.dirname(path), mode=0o700)
-    with open(path, "wb") as handle:
-        handle.write(content)
-    cache = bundle.VerifiedCache(str(tmp_path))
-    assert not cache.wrote_this("manifest.json", b"x")
-
-
 def test_a_fifo_in_place_of_a_bundle_file_is_refused_at_once(tmp_path):
     os.mkfifo(tmp_path / "manifest.json")
     with pytest.raises(ArchiveError, match="is not a regular file"):
         bundle.read_manifest_bytes(str(tmp_path))
-    (tmp_path / "images").mkdir()
-    os.mkfifo(tmp_path / "images" / "a.tar")
-    with pytest.raises(ArchiveError, match="is not a regular file"):
-        bundle.VerifiedCache(str(tmp_path)).sha256("images/a.tar", str(tmp_path / "images" / "a.tar"))
     os.symlink(tmp_path / "nowhere", tmp_path / "SHA256SUMS")
     with pytest.raises(ArchiveError, match="SHA256SUMS does not exist"):
         bundle.read_sums(str(tmp_path))

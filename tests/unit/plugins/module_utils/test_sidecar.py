@@ -46,7 +46,7 @@ def test_build_encode_read_round_trip(archive, images):
     data = sidecar.read_sidecar(archive)
     assert data == json.loads(json.dumps(document))
     assert data["schema"] == sidecar.SCHEMA == 1
-    assert data["kind"] == sidecar.KIND_IMAGES
+    assert data["kind"] == "images"
     assert data["archive"]["sha256"] == "0" * 64
     assert data["engine"] == {"version": "26.1"}
     assert data["request"]["images"] == ["busybox"]

@@ -29,18 +29,13 @@ from archive_factory import (
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import (
     LEGACY,
     OCI,
-    ArchiveImage,
     parse_layout,
     wants_member,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
 from ansible_collections.airgap.docker.plugins.module_utils.tarscan import TarScanner
-from ansible_collections.airgap.docker.plugins.module_utils.thin_archive import (
-    InputReader,
-    ThinLayout,
-    plan_omissions,
-    skippable_members,
-)
+from ansible_collections.airgap.docker.plugins.module_utils.thin_archive import InputReader, ThinLayout
+from ansible_collections.airgap.docker.plugins.module_utils.thin_plan import plan_omissions, skippable_members
 
 BASE = layer_tar({"etc/os-release": b"ID=airgap\n", "bin/sh": random_bytes(10, 3000)})
 LIB = layer_tar({"usr/lib/libapp.so": random_bytes(11, 5000)})
@@ -106,82 +101,6 @@ def reparse(data):
 
 def by_tag(images):
     return {image.tags[0] if image.tags else None: image for image in images}
-
-
-# plan_omissions -----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("diff_id_lists, held, expected", [
-    ([["a", "b", "c"]], ["a", "b"], [2]),
-    ([["a", "b", "c"]], ["a", "b", "c"], [3]),
-    ([["a", "b", "c"]], [], [0]),
-    ([["a", "b", "c"]], None, [0]),
-    ([["a", "b", "c"]], ["b", "c"], [0]),  # held, but not at the bottom
-    ([["a", "b", "c"]], ["a", "c"], [1]),  # the run stops at the first layer not held
-    ([[]], ["a"], [0]),
-    ([], ["a"], []),
-    # two images over one held base: both leave it out
-    ([["a", "b"], ["a", "c"]], ["a"], [1, 1]),
-    # the second image carries b (its bottom layer is not held), so the first cannot leave b out
-    ([["a", "b", "c"], ["x", "b"]], ["a", "b"], [1, 0]),
-    # the first image carries a above an unheld layer: the second cannot leave a out at all
-    ([["z", "a"], ["a", "b"]], ["a", "b"], [0, 0]),
-    # narrowing cascades: c (third) carries a, so the first carries a and b, so the second carries b
-    ([["a", "b"], ["b", "c"], ["z", "a"]], ["a", "b", "c"], [0, 0, 0]),
-    # a layer repeated higher up in the same image (an empty layer) is carried by that image
-    ([["a", "e", "x", "e"]], ["a", "e"], [1]),
-    ([["a", "e", "f", "e"]], ["a", "e", "f"], [4]),
-    # identical stacks
-    ([["a", "b"], ["a", "b"]], ["a", "b"], [2, 2]),
-])
-def test_plan_omissions(diff_id_lists, held, expected):
-    assert plan_omissions(diff_id_lists, held) == expected
-
-
-def test_plan_omissions_result_is_self_consistent():
-    """No image leaves out a layer that some image of the archive carries."""
-    lists = [["a", "b", "c", "d"], ["a", "b", "x"], ["y", "c"], ["a", "q", "d"]]
-    held = ["a", "b", "c", "d", "q"]
-    counts = plan_omissions(lists, held)
-    carried = {d for ids, n in zip(lists, counts) for d in ids[n:]}
-    for ids, n in zip(lists, counts):
-        assert set(ids[:n]) <= set(held)
-        assert not set(ids[:n]) & carried
-    # the third image carries c, so the first carries c and d, so the fourth carries d
-    assert counts == [2, 2, 0, 2]
-
-
-def test_plan_omissions_accepts_any_iterable_of_held_layers():
-    assert plan_omissions([["a", "b"]], iter(["a"])) == [1]
-    assert plan_omissions([["a", "b"]], ("a", "b")) == [2]
-
-
-# skippable_members --------------------------------------------------------------------------
-
-
-def test_skippable_members_are_the_left_out_layers_no_image_carries():
-    app, tool = parse(legacy_archive([app_spec(), tool_spec()]))[1]
-    assert app.tags[0] == "app:2" and tool.tags == ["bitnami/tool:1"]
-    # both leave out the shared base: its member is skippable
-    assert skippable_members([app, tool], [1, 1]) == {app.layers[0]}
-    assert app.layers[0] == tool.layers[0]
-    # tool carries the base: nothing is skippable though app leaves it out
-    assert skippable_members([app, tool], [2, 0]) == {app.layers[1]}
-    assert skippable_members([app, tool], [0, 0]) == set()
-    assert skippable_members([app, tool], [3, 2]) == set(app.layers) | set(tool.layers)
-
-
-def test_skippable_members_of_an_oci_archive_are_blob_paths():
-    (app,) = parse(oci_archive([app_spec()], nested=True))[1]
-    assert skippable_members([app], [2]) == {blob(BASE), blob(LIB)}
-
-
-def test_skippable_members_without_recorded_layers_is_empty():
-    """A sidecar from before layers were recorded: nothing can be skipped safely."""
-    app = parse(legacy_archive([app_spec()]))[1][0]
-    old = ArchiveImage(app.config_digest, tags=app.tags, diff_ids=app.diff_ids)
-    assert skippable_members([old], [2]) == set()
-    assert skippable_members([app, old], [2, 2]) == set()
 
 
 # InputReader --------------------------------------------------------------------------------
@@ -427,9 +346,12 @@ def test_thin_tar_layout(tmp_path):
     with tarfile.open(fileobj=io.BytesIO(out)) as tar:
         infos = tar.getmembers()
     assert [i.name for i in infos[:2]] == ["blobs", "blobs/sha256"] and all(i.isdir() for i in infos[:2])
-    assert [i.name for i in infos[-3:]] == ["index.json", "manifest.json", "oci-layout"]
-    blobs = [i.name for i in infos[2:-3]]
-    assert blobs == sorted(blobs) and all(n.startswith("blobs/sha256/") for n in blobs)
+    assert [i.name for i in infos[2:5]] == ["oci-layout", "index.json", "manifest.json"]
+    blobs = [i.name for i in infos[5:]]
+    assert all(n.startswith("blobs/sha256/") for n in blobs)
+    # the configs and manifests by name, then the layers by name
+    layers = [i.name for i in infos[5:] if i.size > 4096]
+    assert blobs == sorted(set(blobs) - set(layers)) + sorted(layers) and len(layers) == 2
     assert {(i.mtime, i.uid, i.gid) for i in infos} == {(0, 0, 0)}
     assert {i.mode for i in infos if i.isreg()} == {0o644}
 

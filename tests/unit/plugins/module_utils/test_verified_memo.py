@@ -5,13 +5,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
+import stat
 import time
 
 import pytest
 
 from ansible_collections.airgap.docker.plugins.module_utils import verified_memo
-from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import VerifiedMemo, same_file
+from ansible_collections.airgap.docker.plugins.module_utils.checksums import stat_identity
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import encode
+from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import VerifiedCache, VerifiedMemo, same_file, verified_cache_path
 
 FACTS = {"archive": {"sha256": "ab" * 32}, "images": [{"tags": ["app:1"]}]}
 
@@ -136,3 +142,155 @@ def test_same_file(archive):
     with open(archive, "ab") as handle:
         handle.write(b"more")
     assert not same_file(first, os.stat(archive))
+
+
+# VerifiedCache: a bundle directory's checksums ---------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    """The checksum memo goes to the user's cache directory; keep it in the test's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("AIRGAP_DOCKER_CACHE", raising=False)
+
+
+def test_memo_lives_outside_the_bundle(tmp_path):
+    path = verified_cache_path(str(tmp_path / "bundle"))
+    assert path.startswith(str(tmp_path / "cache" / "airgap.docker" / "verified"))
+    assert verified_cache_path(str(tmp_path / "bundle")) == path != verified_cache_path(str(tmp_path / "other"))
+
+
+def test_memo_follows_the_collections_cache_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRGAP_DOCKER_CACHE", str(tmp_path / "elsewhere"))
+    assert verified_cache_path(str(tmp_path / "bundle")).startswith(str(tmp_path / "elsewhere" / "verified") + os.sep)
+
+
+def test_verified_cache_skips_rehashing_until_the_file_changes(tmp_path):
+    (tmp_path / "images").mkdir()
+    archive = tmp_path / "images" / "a.tar"
+    archive.write_bytes(b"one")
+    cache = VerifiedCache(str(tmp_path))
+    digest, size, computed = cache.sha256("images/a.tar", str(archive))
+    assert (digest, size, computed) == (hashlib.sha256(b"one").hexdigest(), 3, True)
+    cache.save()
+    again = VerifiedCache(str(tmp_path))
+    assert again.sha256("images/a.tar", str(archive))[2] is False
+    archive.write_bytes(b"two")
+    os.utime(archive, ns=(1, 1))
+    assert again.sha256("images/a.tar", str(archive))[:2] == (hashlib.sha256(b"two").hexdigest(), 3)
+
+
+def test_memo_copied_with_the_bundle_vouches_for_nothing(tmp_path):
+    original = tmp_path / "a"
+    (original / "images").mkdir(parents=True)
+    (original / "images" / "x.tar").write_bytes(b"data")
+    cache = VerifiedCache(str(original))
+    cache.sha256("images/x.tar", str(original / "images" / "x.tar"))
+    cache.save()
+    copy_dir = tmp_path / "b"
+    shutil.copytree(original, copy_dir)  # like cp -a: same content, size and mtime, new inode and ctime
+    (copy_dir / "images" / "x.tar").write_bytes(b"DATA")
+    stat = os.stat(original / "images" / "x.tar")
+    os.utime(copy_dir / "images" / "x.tar", ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    digest, _size, computed = VerifiedCache(str(copy_dir)).sha256("images/x.tar", str(copy_dir / "images" / "x.tar"))
+    assert computed and digest == hashlib.sha256(b"DATA").hexdigest()
+
+
+def test_memo_that_cannot_be_written_is_skipped(tmp_path, monkeypatch):
+    (tmp_path / "not-a-dir").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "not-a-dir"))
+    cache = VerifiedCache(str(tmp_path / "bundle"))
+    cache.entries["images/x"] = {"sha256": "0" * 64}
+    cache.dirty = True
+    cache.save()  # cannot be written: no error, the memo is only an optimization
+    assert not os.path.exists(cache.path)
+    assert not cache.dirty
+
+
+# Manifest shapes: one sentence naming the field, never a traceback ----------------------------
+
+
+def test_a_file_swapped_while_it_is_hashed_is_not_vouched_for(tmp_path, monkeypatch):
+    (tmp_path / "images").mkdir()
+    archive = tmp_path / "images" / "a.tar"
+    archive.write_bytes(b"good")
+    real = verified_memo.hash_open_file
+
+    def swap_after_hashing(handle):
+        result = real(handle)
+        planted = tmp_path / "images" / "planted"
+        planted.write_bytes(b"evil")
+        os.rename(planted, archive)  # between the hash and any look at the path
+        return result
+
+    monkeypatch.setattr(verified_memo, "hash_open_file", swap_after_hashing)
+    cache = VerifiedCache(str(tmp_path))
+    assert cache.sha256("images/a.tar", str(archive))[0] == hashlib.sha256(b"good").hexdigest()
+    monkeypatch.setattr(verified_memo, "hash_open_file", real)
+    digest, _size, computed = cache.sha256("images/a.tar", str(archive))
+    assert computed and digest == hashlib.sha256(b"evil").hexdigest()
+
+
+def test_a_file_that_changes_while_it_is_hashed_is_not_remembered(tmp_path, monkeypatch):
+    (tmp_path / "images").mkdir()
+    archive = tmp_path / "images" / "a.tar"
+    archive.write_bytes(b"good")
+    monkeypatch.setattr(verified_memo, "hash_open_file", lambda handle: ("0" * 64, 4, None))
+    cache = VerifiedCache(str(tmp_path))
+    cache.sha256("images/a.tar", str(archive))
+    assert "images/a.tar" not in cache.entries
+
+
+def test_a_missing_file_is_one_sentence(tmp_path):
+    with pytest.raises(ArchiveError, match="missing from the bundle"):
+        VerifiedCache(str(tmp_path)).sha256("images/a.tar", str(tmp_path / "images" / "a.tar"))
+
+
+def test_a_memo_of_an_earlier_version_still_counts(tmp_path):
+    (tmp_path / "images").mkdir()
+    archive = tmp_path / "images" / "a.tar"
+    archive.write_bytes(b"one")
+    path = verified_cache_path(str(tmp_path))
+    os.makedirs(os.path.dirname(path), mode=0o700)
+    with open(path, "wb") as handle:
+        handle.write(encode({"images/a.tar": {"stat": stat_identity(os.stat(archive)), "sha256": "ab" * 32}}))
+    assert VerifiedCache(str(tmp_path)).sha256("images/a.tar", str(archive)) == ("ab" * 32, 3, False)
+
+
+@pytest.mark.parametrize("content", [b"[" * 100_000, b"not json", b'{"files": []}'])
+def test_a_damaged_memo_is_an_empty_one(tmp_path, content):
+    path = verified_cache_path(str(tmp_path))
+    os.makedirs(os.path.dirname(path), mode=0o700)
+    with open(path, "wb") as handle:
+        handle.write(content)
+    cache = VerifiedCache(str(tmp_path))
+    assert not cache.wrote_this("manifest.json", b"x")
+
+
+def test_the_memo_remembers_the_manifest_it_wrote(tmp_path):
+    cache = VerifiedCache(str(tmp_path))
+    cache.wrote("manifest.json", hashlib.sha256(b"ours").hexdigest())
+    cache.save()
+    again = VerifiedCache(str(tmp_path))
+    assert again.wrote_this("manifest.json", b"ours") and not again.wrote_this("manifest.json", b"planted")
+    assert stat.S_IMODE(os.stat(again.path).st_mode) == 0o600
+
+
+def test_a_memo_others_may_write_is_ignored(tmp_path):
+    cache = VerifiedCache(str(tmp_path))
+    cache.wrote("manifest.json", hashlib.sha256(b"ours").hexdigest())
+    cache.save()
+    os.chmod(os.path.dirname(cache.path), 0o777)
+    shared = VerifiedCache(str(tmp_path))
+    assert not shared.wrote_this("manifest.json", b"ours")
+    shared.wrote("manifest.json", hashlib.sha256(b"other").hexdigest())
+    shared.save()  # not written into a directory others may write to
+    os.chmod(os.path.dirname(cache.path), 0o700)
+    assert VerifiedCache(str(tmp_path)).wrote_this("manifest.json", b"ours")
+
+
+def test_a_fifo_in_place_of_a_bundle_file_is_refused_at_once(tmp_path):
+    (tmp_path / "images").mkdir()
+    os.mkfifo(tmp_path / "images" / "a.tar")
+    with pytest.raises(ArchiveError, match="is not a regular file"):
+        VerifiedCache(str(tmp_path)).sha256("images/a.tar", str(tmp_path / "images" / "a.tar"))
