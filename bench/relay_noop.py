@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """How long a relay takes when every host is up to date: the cost of a re-run.
 
 The source is the `source` test engine, the targets are N local-connection hosts spread over the
@@ -92,7 +91,7 @@ def measure(hosts, runs, collections):
             write_inventory(work, hosts, ref)
             play(work, collections)  # brings every host up to date
             times, recap = [], {}
-            for _ in range(runs):
+            for _run in range(runs):
                 seconds, recap = play(work, collections)
                 changed = {host: counts[1] for host, counts in recap.items() if counts[1]}
                 if changed:

@@ -113,5 +113,6 @@ def migrate_summary(hostvars, hosts_all, batch, alive):
 
 class FilterModule:
     def filters(self):
-        return {f.__name__: f for f in (migrate_archives, migrate_problems, migrate_source, migrate_engine, migrate_outcome,
-                                         migrate_cuts, migrate_host_files, migrate_refusal, migrate_report, migrate_summary)}
+        filters = (migrate_archives, migrate_problems, migrate_source, migrate_engine, migrate_outcome, migrate_cuts,
+                   migrate_host_files, migrate_refusal, migrate_report, migrate_summary)
+        return {f.__name__: f for f in filters}

@@ -89,8 +89,9 @@ class Scenario:
         report = self.tmp / ("reports-%s.json" % uuid.uuid4().hex[:6])
         dump = ("{% set ns = namespace(d={}) %}{% for h in groups['all'] %}"
                 "{% set ns.d = ns.d | combine({h: hostvars[h].migrate_report | default(none)}) %}{% endfor %}{{ ns.d | to_json }}")
-        playbook = [
-            {"name": "migrate", "hosts": hosts, "gather_facts": False, "vars": role_vars, "tasks": [role]},
+        # A list of role_vars plays the role once per item, in one playbook (as an operator's site.yml may).
+        playbook = [{"name": "migrate", "hosts": hosts, "gather_facts": False, "vars": one, "tasks": [role]}
+                    for one in (role_vars if isinstance(role_vars, list) else [role_vars])] + [
             {"name": "collect reports", "hosts": "localhost", "gather_facts": False, "connection": "local",
              "tasks": [{"ansible.builtin.copy": {"content": dump, "dest": str(report), "mode": "0644"}, "check_mode": False}]},
         ]

@@ -127,6 +127,24 @@ def test_pack_against_a_baseline_and_unpack(scenario, hosts, fleet):
     assert fleet.staging_files("tgt-modern") == [] and fleet.staging_files("tgt-classic") == []
 
 
+def test_two_packs_in_one_playbook_each_cut_against_their_own_baseline(scenario, hosts):
+    """What the first pack registered (its thin cut) must not stand for the second's archives."""
+    app1, app2 = versions(scenario, hosts)
+    base = "%s-base:1" % scenario.repo
+    first, second = scenario.tmp / "site-a", scenario.tmp / "site-b"
+    run = scenario.play("pack", "src", [
+        {"migrate_images": [app2], "migrate_bundle_dir": str(first), "migrate_baseline": [app1]},
+        {"migrate_images": [app2], "migrate_bundle_dir": str(second), "migrate_baseline": [base]}])
+    assert_ok(run, "src")
+    (a_entry,) = json.loads((first / "manifest.json").read_text())["archives"]
+    (b_entry,) = json.loads((second / "manifest.json").read_text())["archives"]
+    full = "images/" + archive_name(app2)
+    assert a_entry["delta_of"] == full and b_entry["delta_of"] == full
+    # Both baselines hold the base layers below app:2's own layer: the same cut, made once from the full archive.
+    assert a_entry["path"] == b_entry["path"] and a_entry["path"].count("+delta") == 1
+    assert sorted(bundle_bytes(second)) == sorted(["SHA256SUMS", "manifest.json", b_entry["path"], b_entry["path"] + ".airgap.json"])
+
+
 def test_tampered_delta_bundle_is_refused(scenario, hosts, fleet):
     app1, app2 = versions(scenario, hosts)
     bundle = scenario.tmp / "delta-bundle"

@@ -40,8 +40,8 @@ class FakeConnection:
         self.commands.append(command)
         words = shlex.split(command.replace("&&", " && "))
         if words[0] == "df":
-            return {"rc": 0, "stdout": "Filesystem 1024-blocks Used Available Capacity Mounted on\n"
-                                        "/dev/sda1 99999999 1 %d 1%% /\n" % self.free_kib, "stderr": ""}
+            df = "Filesystem 1024-blocks Used Available Capacity Mounted on\n/dev/sda1 99999999 1 %d 1%% /\n" % self.free_kib
+            return {"rc": 0, "stdout": df, "stderr": ""}
         if words[0] == "rm":
             for path in words[2:]:
                 self.remote.pop(path, None)

@@ -243,8 +243,6 @@ _DELETE = object()
     ("archives.1.images.0.omitted_layers", "1", r"images\[0\]\.omitted_layers is not a whole number"),
     ("archives.1.images.0.size", -5, r"images\[0\]\.size is not a whole number"),
 ])
-
-
 def test_a_manifest_of_another_shape_is_one_sentence(field, value, named):
     manifest = good_manifest()  # archives sorted: containers/web, images/a+delta1, images/a
     _set(manifest, field, value)
@@ -276,8 +274,6 @@ def test_a_deeply_nested_manifest_is_refused_at_once(depth):
 
 @pytest.mark.parametrize("data, problem", [(b"\xff\xfe", "is not JSON"), (b"[]", "not an airgap.docker bundle manifest"),
                                            (b"1" * 5000, "is not JSON")])
-
-
 def test_what_is_not_a_manifest_is_one_sentence(data, problem):
     with pytest.raises(ArchiveError, match=problem):
         bundle.parse_manifest(data, "m")
@@ -328,8 +324,6 @@ def test_a_thin_archive_of_a_thin_archive_is_not_kept():
     {"schema": 1, "kind": "images", "archive": {}, "images": ["x"]},
     {"schema": 1, "kind": "images", "archive": {}, "images": [{"tags": "a:1"}]},
 ])
-
-
 def test_a_sidecar_of_another_shape_is_one_sentence(sidecar):
     with pytest.raises(InvalidInput, match="does not have the shape"):
         bundle.archive_entry("images/a.tar", sidecar)

@@ -115,8 +115,8 @@ CUT = {"results": [
 def test_outcome_relay_keeps_full_archives_beside_thin_ones():
     outcome = migrate_plan.source_outcome("relay", SAVED, EXPORTED, CUT)
     assert [a["path"] for a in outcome["described"]] == ["images/app_1.tar.zst", "containers/web.tar.zst"]
-    assert [a["path"] for a in outcome["archives"]] == ["images/app_1.tar.zst", "containers/web.tar.zst",
-                                                         "images/app_1+delta1.tar.zst"]
+    assert [a["path"] for a in outcome["archives"]] == [
+        "images/app_1.tar.zst", "containers/web.tar.zst", "images/app_1+delta1.tar.zst"]
     assert outcome["pending"] == ["containers/db.tar.zst", "images/app_2.tar.zst", "images/app_2+delta1.tar.zst"]
     assert outcome["pending_records"] == [
         {"tags": ["app:2"], "fingerprint": "f2", "diff_ids": ["sha256:l1"], "archive": "images/app_2.tar.zst"},

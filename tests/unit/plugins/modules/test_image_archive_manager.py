@@ -137,7 +137,6 @@ def test_absent_in_check_mode_removes_nothing(tmp_path, monkeypatch):
     assert os.path.exists(path)
 
 
-
 def _no_connection(_params):
     raise AssertionError("the module connected to the engine")
 
