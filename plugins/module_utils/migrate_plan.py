@@ -181,8 +181,8 @@ def cuts_to_make(plans: Iterable[Mapping[str, Any]]) -> list:
 def host_files(plan: Mapping[str, Any], manifest_archives: Iterable[Mapping[str, Any]], fallback: Iterable[str] = ()) -> dict:
     """The bundle entries behind the files a host is sent, by how each is loaded.
 
-    full: full image archives; thin: thin ones (a failure falls back to the full archive);
-    containers: container snapshots; staged_images / staged_containers: what is removed afterwards;
+    images: every image archive (full and thin: what is removed afterwards), of which full and
+    thin (a failed thin load falls back to the full archive); containers: container snapshots;
     fallback: the full archives replacing thin ones that did not load (`fallback`, their paths).
     """
     manifest_archives = list(manifest_archives)
@@ -190,12 +190,10 @@ def host_files(plan: Mapping[str, Any], manifest_archives: Iterable[Mapping[str,
     entries = [a for a in manifest_archives if a["path"] in wanted]
     fallback = set(fallback or ())
     images = [a for a in entries if a.get("kind") == KIND_IMAGES]
-    return {"entries": entries,
+    return {"images": images,
             "full": [a for a in images if "delta_of" not in a],
-            "thin": [a for a in entries if "delta_of" in a],
+            "thin": [a for a in images if "delta_of" in a],
             "containers": [a for a in entries if a.get("kind") == KIND_CONTAINER],
-            "staged_images": images,
-            "staged_containers": [a for a in entries if a.get("kind") == KIND_CONTAINER],
             "fallback": [a for a in manifest_archives if a["path"] in fallback]}
 
 

@@ -161,7 +161,7 @@ def test_host_files_by_how_they_load():
     assert [a["path"] for a in files["full"]] == ["images/app_2.tar.zst"]
     assert [a["path"] for a in files["thin"]] == ["images/app_1+delta2.tar.zst"]
     assert [a["path"] for a in files["containers"]] == ["containers/web.tar.zst"]
-    assert [a["path"] for a in files["staged_images"]] == ["images/app_1+delta2.tar.zst", "images/app_2.tar.zst"]
+    assert [a["path"] for a in files["images"]] == ["images/app_1+delta2.tar.zst", "images/app_2.tar.zst"]
     assert [a["path"] for a in files["fallback"]] == ["images/app_1.tar.zst"]
 
 
