@@ -17,6 +17,7 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
+from ansible_collections.airgap.docker.plugins.module_utils import fanout_plan
 from ansible_collections.airgap.docker.plugins.module_utils.constants import DEFAULT_HOST, KIND_CONTAINER, KIND_IMAGES
 from ansible_collections.airgap.docker.plugins.module_utils.errors import InvalidInput
 
@@ -228,10 +229,17 @@ def host_report(facts: Mapping[str, Any]) -> dict:
     by_path = {a["path"]: a for a in facts["manifest_archives"]}
     logical = sorted({d["logical"] for d in deliveries})
     fulls = [by_path[p] for p in logical if p in by_path]
+    sources = _sources(facts.get("fanout") or {}, _results(facts.get("pushed")), by_path)
+    from_peers = sum(r["bytes"] for r in sources if r["source"] != fanout_plan.CONTROLLER)
+    # Seeds sent in the rounds; what the controller sent after them is among `pushed`.
+    seeded = sum(r["bytes"] for r in sources if r["source"] == fanout_plan.CONTROLLER and r["round"] is not None)
     return {
         "mode": facts["mode"], "check_mode": bool(facts["check_mode"]), "archives": files,
         "images": sorted({t for r in facts["wanted"] if r.get("state") != "present" for t in r.get("tags") or []}),
-        "bytes_sent": _bytes(_results(facts.get("pushed")) + _results(facts.get("fallback_pushed"))),
+        # From the controller (copies, fan-out seeds, fallback), and from other hosts of the batch.
+        "bytes_sent": seeded + _bytes(_results(facts.get("pushed")) + _results(facts.get("fallback_pushed"))),
+        "bytes_from_peers": from_peers,
+        "sources": sources,
         # Archive bytes delivered (thin or full), and what the full archives of the same images
         # weigh: none when the bundle does not hold them all (a bundle packed against a baseline).
         "bytes_total": sum(by_path[f]["size"] for f in files if f in by_path),
@@ -240,6 +248,17 @@ def host_report(facts: Mapping[str, Any]) -> dict:
         "fallback": list(facts.get("fallback") or []),
         "signer": facts.get("signer"),
     }
+
+
+def _sources(fanout: Mapping[str, Any], pushed: list, by_path: Mapping[str, Any]) -> list:
+    """Where each archive came from in a fan-out (empty without one). Check mode's records are the
+    planned ones, which carry no bytes: the manifest's sizes stand for them."""
+    if not fanout.get("needs"):
+        return []
+    sizes = {path: entry["size"] for path, entry in by_path.items()}
+    replaced = {r["item"]: int(r.get("bytes") or 0) for r in pushed
+                if isinstance(r.get("item"), str) and not r.get("failed") and not r.get("skipped")}
+    return fanout_plan.sources_report(fanout, replaced, sizes)
 
 
 def pack_report(facts: Mapping[str, Any]) -> dict:
@@ -266,8 +285,9 @@ def summary_line(host: str, report: Mapping[str, Any] | None) -> str:
     if not report["archives"]:
         return "%s: up to date, nothing sent" % host
     line = "%s: %s%s" % (host, "would receive " if report["check_mode"] else "received ", ", ".join(report["images"]))
-    if report["bytes_sent"]:
-        detail = "%d bytes" % report["bytes_sent"]
+    received = report["bytes_sent"] + (report.get("bytes_from_peers") or 0)
+    if received:
+        detail = "%d bytes" % received
         if report["thin"] and report["bytes_full"]:
             detail += "; archives %d instead of %d in full" % (report["bytes_total"], report["bytes_full"])
         line += " (%s)" % detail
@@ -275,7 +295,25 @@ def summary_line(host: str, report: Mapping[str, Any] | None) -> str:
         line += ", %d thin" % len(report["thin"])
     if report["fallback"]:
         line += ", fell back to the full archive for " + ", ".join(report["fallback"])
+    for record in report.get("sources") or []:
+        line += "; %s from %s" % (record["path"], record["source"])
+        if record["round"] is not None:
+            line += " (round %d)" % record["round"]
+        if record["replacing"]:
+            line += " replacing %s" % ", ".join(record["replacing"])
     return line
+
+
+def _egress_line(reports: list) -> list:
+    """The controller's total egress and what the hosts passed on, when the batch fanned out."""
+    sources = [s for r in reports if r for s in r.get("sources") or []]
+    if not sources:
+        return []
+    controller = sum(r["bytes_sent"] for r in reports if r and r.get("mode") != "pack")
+    peers = sum(r.get("bytes_from_peers") or 0 for r in reports if r)
+    rounds = max([s["round"] for s in sources if s["round"] is not None] or [-1]) + 1
+    verb = "would send" if any(r and r["check_mode"] for r in reports) else "sent"
+    return ["controller %s %d bytes; hosts passed on %d bytes in %d round(s)" % (verb, controller, peers, rounds)]
 
 
 def summary(reports: Mapping[str, Any], hosts_all: Iterable[str], batch: Iterable[str], alive: Iterable[str]) -> list:
@@ -284,5 +322,6 @@ def summary(reports: Mapping[str, Any], hosts_all: Iterable[str], batch: Iterabl
     reports: each host's migrate_report (missing or empty when it did not get that far).
     """
     batch, alive = set(batch), set(alive)
-    return [summary_line(host, reports.get(host) if host in alive else None)
-            for host in hosts_all if host in batch or host not in alive]
+    lines = [summary_line(host, reports.get(host) if host in alive else None)
+             for host in hosts_all if host in batch or host not in alive]
+    return lines + _egress_line([reports.get(host) for host in hosts_all if host in batch and host in alive])

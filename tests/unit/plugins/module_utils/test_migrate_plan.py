@@ -183,7 +183,7 @@ def test_host_report_counts_bytes_and_thin_files():
         "pushed": {"results": [{"bytes": 7}, {"bytes": True}, {"skipped": True}]}, "fallback_pushed": None})
     assert report == {"mode": "relay", "check_mode": False, "archives": ["images/app_1+delta2.tar.zst"], "images": ["app:1"],
                       "bytes_sent": 7, "bytes_total": 7, "bytes_full": 100, "thin": ["images/app_1+delta2.tar.zst"],
-                      "fallback": [], "signer": None}
+                      "fallback": [], "signer": None, "bytes_from_peers": 0, "sources": []}
     line = migrate_plan.summary_line("web1", report)
     assert line == "web1: received app:1 (7 bytes; archives 7 instead of 100 in full), 1 thin"
 
@@ -208,3 +208,29 @@ def test_summary_lists_batch_and_failed_hosts():
     up_to_date = {"mode": "relay", "archives": []}
     lines = migrate_plan.summary({"a": up_to_date, "b": {}, "c": up_to_date}, ["a", "b", "c", "d"], ["a", "b"], ["a", "b", "c"])
     assert lines == ["a: up to date, nothing sent", "b: FAILED or unreachable, see above", "d: FAILED or unreachable, see above"]
+
+
+def test_fanout_report_says_where_each_archive_came_from_and_the_controllers_egress():
+    plan = {"deliveries": [{"logical": "images/app_2.tar.zst", "file": "images/app_2.tar.zst"}]}
+    path = "images/app_2.tar.zst"
+
+    def report(got, failed=(), pushed=None, check_mode=False):
+        fanout = {"needs": [path], "got": list(got), "failed": list(failed)}
+        return migrate_plan.host_report({"mode": "relay", "check_mode": check_mode, "plan": plan, "manifest_archives": MANIFEST,
+                                         "fallback": [], "wanted": [{"tags": ["app:2"], "state": "missing"}], "fanout": fanout,
+                                         "pushed": pushed})
+
+    seed = report([{"path": path, "source": "controller", "round": 0, "bytes": 105}])
+    peer = report([{"path": path, "source": "a", "round": 1, "bytes": 105}])
+    replaced = report([], [{"path": path, "source": "a", "round": 1, "reason": "refused"}],
+                      {"results": [{"item": path, "bytes": 105}]})
+    assert (seed["bytes_sent"], seed["bytes_from_peers"]) == (105, 0)
+    assert (peer["bytes_sent"], peer["bytes_from_peers"]) == (0, 105)
+    assert replaced["sources"] == [{"path": path, "source": "controller", "round": None, "bytes": 105, "replacing": ["a"]}]
+    assert migrate_plan.summary_line("b", peer) == "b: received app:2 (105 bytes); images/app_2.tar.zst from a (round 1)"
+    assert migrate_plan.summary_line("c", replaced).endswith("; images/app_2.tar.zst from controller replacing a")
+    lines = migrate_plan.summary({"a": seed, "b": peer, "c": replaced}, ["a", "b", "c"], ["a", "b", "c"], ["a", "b", "c"])
+    assert lines[-1] == "controller sent 210 bytes; hosts passed on 105 bytes in 2 round(s)"
+    predicted = report([{"path": path, "source": "a", "round": 1}], check_mode=True)
+    assert predicted["bytes_from_peers"] == 50
+    assert migrate_plan.summary({"b": predicted}, ["b"], ["b"], ["b"])[-1] == "controller would send 0 bytes; hosts passed on 50 bytes in 2 round(s)"

@@ -1,0 +1,140 @@
+"""The migrate role's fan-out on the shaped fleet (tests/harness/fleet.sh): the controller seeds,
+the hosts pass archives on to each other over their own links, and every fault a peer can have
+(unreachable, a link that drops mid-transfer, a tampered copy) ends with the receiver served by
+another source and nothing left behind.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+
+import pytest
+from fleet_helper import FLEET_SH
+from migrate_scenario import TARGETS, archive_name, assert_ok
+
+# One seed: the controller sends to one host, which passes the archive on (round 1) to one more;
+# round 2 serves the third. Seeds go to the receivers in name order: tgt-classic first. Full archives
+# only (no delta), so that every host needs the same file whatever layers earlier tests left.
+SEED = "tgt-classic"
+FANOUT = {"migrate_fanout_seeds": 1, "migrate_fanout_timeout": 3, "migrate_fanout_min_bytes": 0, "migrate_delta": False}
+
+
+def fault(*args):
+    subprocess.run([str(FLEET_SH), "fault", *args], check=True, capture_output=True, text=True, timeout=60)
+
+
+@pytest.fixture
+def faults():
+    yield fault
+    fault("clear")
+
+
+def sources(run, host):
+    return [(s["source"], s["round"], tuple(s["replacing"])) for s in run.reports[host]["sources"]]
+
+
+def assert_nothing_left(fleet):
+    """No share running or listening, no pid file or partial file, on any host of the fleet (the
+    source keeps the archives it saved, as it always does)."""
+    for host in fleet.hosts:
+        staged = fleet.staging_files(host)
+        if host in TARGETS:
+            assert staged == [], (host, staged)
+        assert not [f for f in staged if f.endswith((".partial", ".airgap-share.json"))], (host, staged)
+        listening = fleet.ssh(host, "ss -Htln").stdout.split("\n")
+        others = [line for line in listening if line.strip() and not line.split()[3].endswith((":22", ":2222"))]
+        assert others == [], (host, others)
+
+
+def test_fanout_serves_every_host_with_one_controller_copy_check_run_check_run(scenario, fleet):
+    app = scenario.image("1", random_bytes=256 * 1024)
+    runs = [scenario.relay([app], check=True, **FANOUT), scenario.relay([app], **FANOUT),
+            scenario.relay([app], check=True, **FANOUT), scenario.relay([app], **FANOUT)]
+    for run in runs:
+        assert_ok(run, *TARGETS)
+    for host in TARGETS:
+        assert [run.changed(host) for run in runs] == [True, True, False, False], host
+        assert scenario.target_fingerprint(host, app) == scenario.target_fingerprint("src", app)
+
+    # The check run predicted the rounds the real run made: the seed from the controller, then peers.
+    for run in runs[:2]:
+        assert sources(run, SEED) == [("controller", 0, ())]
+        assert sorted(s[1] for host in TARGETS for s in sources(run, host)) == [0, 1, 2]
+        assert all(s[0] != "controller" for host in TARGETS if host != SEED for s in sources(run, host))
+    done = runs[1].reports
+    archive = done[SEED]["bytes_sent"]
+    assert archive > 256 * 1024
+    assert sum(done[h]["bytes_sent"] for h in TARGETS) == archive  # one copy from the controller, whatever N
+    assert all(done[h]["bytes_from_peers"] == archive for h in TARGETS if h != SEED)
+    assert "controller sent %d bytes; hosts passed on %d bytes in 3 round(s)" % (archive, 2 * archive) in runs[1].output
+    assert runs[3].reports[SEED]["sources"] == [] and "up to date, nothing sent" in runs[3].output
+    assert_nothing_left(fleet)
+
+
+def test_hosts_that_cannot_reach_the_seed_get_the_archive_from_the_controller(scenario, fleet, faults):
+    app = scenario.image("1", random_bytes=64 * 1024)
+    for other in TARGETS:
+        if other != SEED:
+            faults("block", SEED, other)
+    run = scenario.relay([app], **FANOUT)
+    assert_ok(run, *TARGETS)
+    for host in TARGETS:
+        assert scenario.target_fingerprint(host, app) is not None
+    for host in TARGETS:
+        if host != SEED:
+            # Tried the seed (the only holder) once, then the controller replaced it.
+            assert sources(run, host) == [("controller", None, (SEED,))], sources(run, host)
+            assert "from controller replacing %s" % SEED in run.output
+    assert_nothing_left(fleet)
+
+
+def test_a_link_that_drops_mid_transfer_leaves_nothing_and_the_receiver_is_served_again(scenario, fleet, hosts, faults):
+    app = scenario.image("1", random_bytes=2 * 1024 * 1024)
+    first_receiver = "tgt-containerd2"  # round 1: the seed passes it on to the next receiver in name order
+    faults("cut-after", SEED, str(300 * 1024), first_receiver)
+    run = scenario.relay([app], **FANOUT)
+    assert_ok(run, *TARGETS)
+    for host in TARGETS:
+        assert scenario.target_fingerprint(host, app) is not None
+    got = sources(run, first_receiver)
+    assert len(got) == 1 and got[0][0] != SEED, got
+    assert "stopped sending images/%s" % archive_name(app) in run.output
+    assert_nothing_left(fleet)
+
+
+def test_a_peer_serving_a_tampered_copy_is_refused_and_the_receivers_recover(scenario, fleet, hosts):
+    """The seed's staged copy is altered on its disk once it arrived: the hosts it passes it on to
+    refuse it and get it from the controller; the seed itself refuses to load it and fails alone."""
+    app = scenario.image("1", random_bytes=512 * 1024)
+    staged = fleet.hosts[SEED]["staging"] / "incoming" / "images" / archive_name(app)
+    stop = threading.Event()
+
+    def tamper_once_it_arrives():
+        while not stop.is_set():
+            if staged.exists():
+                with open(staged, "r+b") as handle:
+                    handle.seek(staged.stat().st_size // 2)
+                    byte = handle.read(1)
+                    handle.seek(-1, 1)
+                    handle.write(bytes([byte[0] ^ 0x01]))
+                return
+            time.sleep(0.02)
+
+    worker = threading.Thread(target=tamper_once_it_arrives, daemon=True)
+    worker.start()
+    try:
+        run = scenario.relay([app], **FANOUT)
+    finally:
+        stop.set()
+        worker.join()
+    assert run.failed(SEED) and scenario.target_fingerprint(SEED, app) is None
+    others = [h for h in TARGETS if h != SEED]
+    assert_ok(run, *others)
+    for host in others:
+        assert scenario.target_fingerprint(host, app) == scenario.target_fingerprint("src", app)
+        assert any(s[0] == "controller" and SEED in s[2] for s in sources(run, host)) or \
+            all(s[0] not in ("controller", SEED) for s in sources(run, host)), sources(run, host)
+    assert "the copy was refused" in run.output
+    assert_nothing_left(fleet)
