@@ -129,8 +129,8 @@ class PeerShareManager:
             return {"changed": True, "msg": "would serve %d archive(s) on %s" % (len(self.params["archives"]), self.params["address"])}
         served = peer_share.start(path, self.params["archives"], self.params["address"], self.params["port"],
                                   self.params["token"], self.params["lifetime"])
-        return dict(served, changed=True, msg="serving %d archive(s) on %s port %d" % (len(self.params["archives"]), served["address"],
-                                                                                     served["port"]))
+        msg = "serving %d archive(s) on %s port %d" % (len(self.params["archives"]), served["address"], served["port"])
+        return dict(served, changed=True, msg=msg)
 
 
 def main():

@@ -93,7 +93,7 @@ def test_a_peer_that_stops_sending_is_given_up_after_the_timeout(staged):
     listener.listen(1)
 
     def half_then_silence():
-        conn, _ = listener.accept()
+        conn = listener.accept()[0]
         conn.recv(65536)
         conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(payload) + payload[:1000])
         time.sleep(3)
@@ -133,7 +133,7 @@ def test_stop_ends_the_server_and_removes_its_pid_file(staged, share):
 def test_the_server_ends_by_itself_when_its_lifetime_is_over(staged):
     root = staged[0]
     served = peer_share.start(str(root), [ARCHIVE], "127.0.0.1", 0, TOKEN, 1)
-    for _ in range(60):
+    for _attempt in range(60):
         if peer_share.running(str(root)) is None:
             break
         time.sleep(0.1)
