@@ -6,6 +6,9 @@
 #   containerd2: Debian forky's docker.io 28.5 and containerd 2.1, containerd image store (API 1.51)
 #   source:  a second classic engine, the source host of the simulated fleet (fleet.sh)
 #   fleet-classic, fleet-modern, fleet-containerd2: the fleet's target hosts, one of each kind
+#   fleet-classic-05, fleet-modern-06, fleet-containerd2-07, fleet-classic-08, ...: the engines of
+#     the extra targets tgt-05, tgt-06, ... of a fleet larger than four hosts (AIRGAP_FLEET_SIZE,
+#     see fleet.sh), the three kinds in turn
 #
 # The fleet (and the benchmark smoke test, which uses it) has engines of its own, so that the
 # role's tests and the module tests can run at the same time without seeing each other's images.
@@ -14,7 +17,13 @@
 # namespace, no bridge and no iptables rules, and a proxy pointing at a closed
 # local port so that an accidental pull fails at once instead of going out.
 #
+# The fleet's size is AIRGAP_FLEET_SIZE if set, else that of the running fleet (recorded by
+# fleet.sh start in $ROOT/fleet/config), else 4: `start` starts the engines of that size and stops
+# extra engines beyond it, `stop` stops every engine (extra ones of any size included).
+#
 # Usage: engines.sh install | start | stop | status | env
+#        engines.sh fleet-engines   the extra engines of the fleet's size, in host order (fleet.sh)
+#        engines.sh stop-extras     stop every extra fleet engine (fleet.sh stop)
 set -euo pipefail
 
 ROOT=${AIRGAP_ENGINES_ROOT:-/var/tmp/airgap-engines}
@@ -25,18 +34,53 @@ FORKY=$ROOT/forky              # unpacked forky .debs, likewise
 BOOKWORM_RUNC=$ROOT/bookworm-runc
 RUN=$ROOT/run
 CLOSED_PROXY=http://127.0.0.1:9  # discard port: nothing listens, a pull fails fast
-ENGINES=(classic modern containerd2 source fleet-classic fleet-modern fleet-containerd2)
+BASE_ENGINES=(classic modern containerd2 source fleet-classic fleet-modern fleet-containerd2)
+KINDS=(classic modern containerd2)
 
 log() { printf 'engines: %s\n' "$*" >&2; }
 
 socket_of() { printf '%s/%s.sock' "$RUN" "$1"; }
 
 # Which Docker an engine runs: classic (bookworm), modern (trixie) or containerd2 (forky).
+# fleet-modern-06 is an extra fleet engine of the modern kind.
 kind_of() {
-  case ${1#fleet-} in
+  local name=${1#fleet-}
+  name=${name%-[0-9]*}
+  case $name in
     source) echo classic ;;
-    *) echo "${1#fleet-}" ;;
+    *) echo "$name" ;;
   esac
+}
+
+# The fleet's number of hosts: AIRGAP_FLEET_SIZE, else the running fleet's, else 4.
+fleet_size() {
+  local size=${AIRGAP_FLEET_SIZE:-}
+  [ -n "$size" ] || size=$(sed -n 's/^size=//p' "$ROOT/fleet/config" 2>/dev/null || true)
+  size=${size:-4}
+  if ! [[ $size =~ ^[1-9][0-9]*$ ]] || ((size > 200)); then
+    log "AIRGAP_FLEET_SIZE must be 1 to 200, not '$size'"
+    return 1
+  fi
+  echo "$size"
+}
+
+# Host 5, 6, 7, ... of the fleet (tgt-05, tgt-06, ...) has engine fleet-<kind>-05, ..., the kinds in turn.
+fleet_engines() {
+  local size i
+  size=$(fleet_size)
+  for ((i = 5; i <= size; i++)); do
+    printf 'fleet-%s-%02d\n' "${KINDS[(i - 5) % 3]}" "$i"
+  done
+}
+
+# Extra fleet engines that have a pidfile, whatever the size they were started for.
+started_extras() {
+  local pidfile name
+  for pidfile in "$RUN"/fleet-*-[0-9]*.pid; do
+    [ -e "$pidfile" ] || continue
+    name=${pidfile##*/}
+    echo "${name%.pid}"
+  done
 }
 
 install_bookworm_packages() {
@@ -91,7 +135,7 @@ install_engines() {
 write_configs() {
   mkdir -p "$RUN"
   local name
-  for name in "${ENGINES[@]}"; do
+  for name in "$@"; do
     if [ "$(kind_of "$name")" = classic ]; then
       printf '{"storage-driver": "overlay2"}\n' >"$ROOT/$name.json"
     else
@@ -102,9 +146,10 @@ write_configs() {
 
 engine_ready() { docker -H "unix://$(socket_of "$1")" version >/dev/null 2>&1; }
 
-start_engine() {
+# Starts the engine in the background; wait_for_engine then waits for it. Every engine is
+# launched before the first is waited for, so that they come up side by side.
+launch_engine() {
   local name=$1 dockerd path
-  engine_ready "$name" && { log "$name already running"; return 0; }
   # dockerd starts the containerd it finds on PATH, containerd the shim, the shim runc.
   case $(kind_of "$name") in
     modern) dockerd=$TRIXIE/usr/sbin/dockerd; path=$TRIXIE/usr/sbin:$TRIXIE/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin ;;
@@ -123,6 +168,10 @@ start_engine() {
       --bridge=none --iptables=false --ip6tables=false --ip-masq=false \
       --userland-proxy=false --log-level=warn \
       >"$RUN/$name.log" 2>&1 </dev/null &
+}
+
+wait_for_engine() {
+  local name=$1
   for _ in $(seq 1 120); do
     engine_ready "$name" && return 0
     sleep 0.5
@@ -142,18 +191,48 @@ stop_engine() {
   rm -f "$pidfile"
 }
 
+# Stops engines side by side (each waits up to 30 s for its dockerd to exit).
+stop_engines() {
+  local name pids=()
+  for name in "$@"; do stop_engine "$name" & pids+=($!); done
+  ((${#pids[@]} == 0)) || wait "${pids[@]}"
+}
+
+start_engines() {
+  local name launched=() extras=() wanted
+  fleet_size >/dev/null  # a bad AIRGAP_FLEET_SIZE stops here, not inside the process substitution
+  mapfile -t extras < <(fleet_engines)
+  ENGINES=("${BASE_ENGINES[@]}" "${extras[@]}")
+  install_engines
+  write_configs "${ENGINES[@]}"
+  # The extra engines of a larger fleet than the configured one serve no host any more.
+  wanted=" ${extras[*]} "
+  for name in $(started_extras); do
+    [[ $wanted == *" $name "* ]] || { log "stopping $name (beyond the fleet's size)"; stop_engine "$name"; }
+  done
+  for name in "${ENGINES[@]}"; do
+    if engine_ready "$name"; then log "$name already running"; else launch_engine "$name"; launched+=("$name"); fi
+  done
+  for name in "${launched[@]}"; do wait_for_engine "$name"; done
+}
+
 case ${1:-} in
   install) install_engines ;;
-  start) install_engines; write_configs
-         for e in "${ENGINES[@]}"; do start_engine "$e"; done ;;
-  stop) for e in "${ENGINES[@]}"; do stop_engine "$e"; done ;;
-  status) for e in "${ENGINES[@]}"; do
+  start) start_engines ;;
+  stop) mapfile -t extras < <(started_extras)
+        stop_engines "${BASE_ENGINES[@]}" "${extras[@]}" ;;
+  stop-extras) mapfile -t extras < <(started_extras)
+               stop_engines "${extras[@]}" ;;
+  fleet-engines) fleet_engines ;;
+  status) mapfile -t extras < <(fleet_engines)
+          for e in "${BASE_ENGINES[@]}" "${extras[@]}"; do
             if engine_ready "$e"; then echo "$e: $(docker -H "unix://$(socket_of "$e")" version -f '{{.Server.Version}}') on unix://$(socket_of "$e")"
             else echo "$e: down"; fi
           done ;;
-  env) for e in "${ENGINES[@]}"; do
+  env) mapfile -t extras < <(fleet_engines)
+       for e in "${BASE_ENGINES[@]}" "${extras[@]}"; do
          var=${e//-/_}
          echo "AIRGAP_${var^^}_HOST=unix://$(socket_of "$e")"
        done ;;
-  *) echo "usage: $0 install|start|stop|status|env" >&2; exit 2 ;;
+  *) echo "usage: $0 install|start|stop|status|env|fleet-engines|stop-extras" >&2; exit 2 ;;
 esac

@@ -1,5 +1,6 @@
 """The simulated fleet of tests/harness/fleet.sh, seen from the tests: its hosts, an inventory
-for ansible-playbook, ssh to a host, and each host's private staging directory.
+for ansible-playbook, ssh to a host, each host's private staging directory, commands run in a
+host's network namespace, and fleet.sh's shaping and fault commands.
 
 fleet.sh is the one place where the hosts are defined; this reads them from its inventory.
 """
@@ -28,12 +29,16 @@ class Fleet:
         self._inventory = yaml.safe_load(subprocess.run([str(FLEET_SH), "inventory"], check=True, capture_output=True, text=True).stdout)
         self._vars = dict(self._inventory["all"]["hosts"])
         self._vars.update(self._inventory["all"]["children"][GROUP]["hosts"])
+        # The fleet's own settings: fleet_subnet, fleet_controller_address, fleet_rate, fleet_delay.
+        self.settings = dict(self._inventory["all"].get("vars") or {})
+        self.controller_address = self.settings.get("fleet_controller_address")
         self.hosts = {
             name: {
                 "address": hostvars["ansible_host"],
                 "engine": hostvars["fleet_engine"],
                 "docker_host": "unix://%s/run/%s.sock" % (self.engines_root, hostvars["fleet_engine"]),
                 "staging": self.root / name / "staging",
+                "namespace": hostvars.get("fleet_namespace"),
             }
             for name, hostvars in self._inventory["all"]["children"][GROUP]["hosts"].items()
         }
@@ -59,16 +64,36 @@ class Fleet:
         path.write_text(yaml.safe_dump(inventory, sort_keys=False, default_flow_style=False, width=1000))
         return path
 
-    def ssh(self, host, command, timeout=120):
-        """Run `command` (a shell string, or a list to be quoted) on the host over real ssh."""
+    def ssh_args(self, host, command):
+        """The argv of an ssh to the host running `command` (a shell string, or a list to be quoted)."""
         if not isinstance(command, str):
             command = shlex.join(command)
         hostvars = self._vars[host]
-        args = ["ssh", "-i", str(self.key), "-p", str(hostvars["ansible_port"]),
+        return ["ssh", "-i", str(self.key), "-p", str(hostvars["ansible_port"]),
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes",
                 "-o", "IdentitiesOnly=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR",
                 "%s@%s" % (hostvars["ansible_user"], hostvars["ansible_host"]), command]
-        return subprocess.run(args, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout, check=False)
+
+    def ssh(self, host, command, timeout=120):
+        """Run `command` (a shell string, or a list to be quoted) on the host over real ssh."""
+        return subprocess.run(self.ssh_args(host, command), capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                              timeout=timeout, check=False)
+
+    def namespace(self, host):
+        """The network namespace of any inventory host, the unreachable one included."""
+        return self._vars[host]["fleet_namespace"]
+
+    def in_namespace(self, host, argv):
+        """`argv` as a command that runs in the host's network namespace (the machine's files,
+        the host's network: its address, its shaped link, its fault rules). Needs root."""
+        return ["nsenter", "--net=/run/netns/%s" % self.namespace(host), *argv]
+
+    def harness(self, *args, timeout=300):
+        """Run `fleet.sh *args` (shape, fault, status, start), failing on a non-zero exit."""
+        run = subprocess.run([str(FLEET_SH), *args], capture_output=True, text=True, timeout=timeout, check=False)
+        if run.returncode != 0:
+            raise RuntimeError("fleet.sh %s exited %d:\n%s%s" % (" ".join(args), run.returncode, run.stdout, run.stderr))
+        return run
 
     def staging_files(self, host):
         """Relative paths of every file under the host's staging directory, sorted."""

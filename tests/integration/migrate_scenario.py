@@ -78,7 +78,7 @@ class Scenario:
         self.containers.append(name)
         return name
 
-    def play(self, entry, hosts, role_vars, inventory_hosts=None, check=False, extra_args=(), login=None, host_vars=None):
+    def play(self, entry, hosts, role_vars, inventory_hosts=None, check=False, extra_args=(), login=None, host_vars=None, serial=None):
         inventory = self.fleet.inventory(self.tmp / ("inventory-%s.yml" % uuid.uuid4().hex[:6]),
                                          include=inventory_hosts or (["src"] + TARGETS))
         if login:  # every host logs in as `login` and becomes root with sudo
@@ -90,7 +90,8 @@ class Scenario:
         dump = ("{% set ns = namespace(d={}) %}{% for h in groups['all'] %}"
                 "{% set ns.d = ns.d | combine({h: hostvars[h].migrate_report | default(none)}) %}{% endfor %}{{ ns.d | to_json }}")
         # A list of role_vars plays the role once per item, in one playbook (as an operator's site.yml may).
-        playbook = [{"name": "migrate", "hosts": hosts, "gather_facts": False, "vars": one, "tasks": [role]}
+        playbook = [dict({"name": "migrate", "hosts": hosts, "gather_facts": False, "vars": one, "tasks": [role]},
+                         **({"serial": serial} if serial else {}))
                     for one in (role_vars if isinstance(role_vars, list) else [role_vars])] + [
             {"name": "collect reports", "hosts": "localhost", "gather_facts": False, "connection": "local",
              "tasks": [{"ansible.builtin.copy": {"content": dump, "dest": str(report), "mode": "0644"}, "check_mode": False}]},
@@ -105,11 +106,11 @@ class Scenario:
         assert "Traceback" not in run.output, run.output[-6000:]
         return run
 
-    def relay(self, images, containers=(), hosts=None, check=False, login=None, **extra):
+    def relay(self, images, containers=(), hosts=None, check=False, login=None, serial=None, **extra):
         role_vars = {"migrate_source": "src", "migrate_images": images, "migrate_containers": list(containers),
                      "migrate_bundle_dir": str(self.tmp / "relay")}
         role_vars.update(extra)
-        return self.play("main", hosts or ",".join(TARGETS), role_vars, check=check, login=login)
+        return self.play("main", hosts or ",".join(TARGETS), role_vars, check=check, login=login, serial=serial)
 
     def target_fingerprint(self, host, ref):
         info = self.hosts[host].inspect(ref)

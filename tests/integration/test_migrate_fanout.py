@@ -94,7 +94,8 @@ def test_a_link_that_drops_mid_transfer_leaves_nothing_and_the_receiver_is_serve
     app = scenario.image("1", random_bytes=2 * 1024 * 1024)
     first_receiver = "tgt-containerd2"  # round 1: the seed passes it on to the next receiver in name order
     faults("cut-after", SEED, str(300 * 1024), first_receiver)
-    run = scenario.relay([app], **FANOUT)
+    # As an unprivileged login that becomes root: the shares and fetches run through sudo.
+    run = scenario.relay([app], login="airgap-op", **FANOUT)
     assert_ok(run, *TARGETS)
     for host in TARGETS:
         assert scenario.target_fingerprint(host, app) is not None
@@ -138,3 +139,17 @@ def test_a_peer_serving_a_tampered_copy_is_refused_and_the_receivers_recover(sce
             all(s[0] not in ("controller", SEED) for s in sources(run, host)), sources(run, host)
     assert "the copy was refused" in run.output
     assert_nothing_left(fleet)
+
+
+def test_each_serial_batch_fans_out_among_its_own_hosts(scenario):
+    """serial: 2 makes two batches, tgt-classic and tgt-containerd2 (the play's order), then tgt-modern."""
+    app = scenario.image("1", random_bytes=64 * 1024)
+    run = scenario.relay([app], hosts="tgt-classic,tgt-containerd2,tgt-modern", serial=2, **FANOUT)
+    assert_ok(run, *TARGETS)
+    assert sources(run, SEED) == [("controller", 0, ())]
+    assert sources(run, "tgt-containerd2") == [(SEED, 1, ())]
+    # Alone in its batch, nobody to pass it on to: the controller copies it, as without fan-out.
+    assert run.reports["tgt-modern"]["sources"] == [] and run.reports["tgt-modern"]["bytes_sent"] > 0
+    for host in TARGETS:
+        assert scenario.target_fingerprint(host, app) == scenario.target_fingerprint("src", app)
+
