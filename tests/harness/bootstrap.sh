@@ -11,17 +11,21 @@ PYTHON=${PYTHON:-python3}
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
+
+# The engines (Debian packages fetched and unpacked, dockerd's started: network and disk) start
+# while pip fills the virtualenv (CPU).
+tests/harness/engines.sh start &
+engines=$!
 if ! "$VENV/bin/python" -c 'import ansible, docker, zstandard, pytest' 2>/dev/null || \
    [ requirements-dev.txt -nt "$VENV/.installed" ]; then
   "$VENV/bin/pip" install --disable-pip-version-check -q -r requirements-dev.txt
   touch "$VENV/.installed"
 fi
+wait "$engines" || { echo "bootstrap: the engines did not start" >&2; exit 1; }
 
 # ansible-test fetches a pip bootstrap script from the internet; use the offline stand-in.
 mkdir -p ~/.ansible/test/cache
 cp tests/harness/get_pip_stand_in.py ~/.ansible/test/cache/get_pip_24_2.py
-
-tests/harness/engines.sh start
 
 # A Python that an unprivileged user can run, as on a managed host (the project's venv may live
 # under /root): used by the tests that run a task through `become` as nobody.

@@ -119,12 +119,21 @@ def other_engine(engine, factories):
 
 
 @pytest.fixture
+def one_engine(factories):
+    """One engine (classic, else the first tested), for a test whose module calls are decided before
+    any engine answers (options, paths and permissions, the archive's own bytes, state=absent): on
+    the other engines they would run the very same code. The engine holds the test's images, and
+    shows that nothing reached it."""
+    return factories["classic"] if "classic" in factories else factories[sorted(factories)[0]]
+
+
+@pytest.fixture
 def unique(factories):
     """A fresh repository name so that tests never see each other's tags; its images go afterwards."""
     name = test_repository()
     yield name
     for factory in factories.values():
-        factory.remove(*[t for t in factory.tags() if t.startswith(name + ":")])
+        factory.remove(*factory.tags_of(name))
 
 
 @pytest.fixture
@@ -174,5 +183,5 @@ def pytest_collection_modifyitems(items):
         uses = set(getattr(item, "fixturenames", ()))
         if uses & FLEET_FIXTURES:
             item.add_marker(pytest.mark.fleet)
-        if item.get_closest_marker("fleet") and uses & {"engine", "other_engine", "factories", "unique"}:
+        if item.get_closest_marker("fleet") and uses & {"engine", "other_engine", "one_engine", "factories", "unique"}:
             raise pytest.UsageError("%s uses the fleet and the module tests' engines: the two sessions would share them." % item.nodeid)

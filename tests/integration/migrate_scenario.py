@@ -13,6 +13,9 @@ import yaml
 from image_factory import test_repository
 
 TARGETS = ["tgt-classic", "tgt-modern", "tgt-containerd2"]
+# Fan-out for the small test images: one seed, then the targets pass the archives on; full archives
+# only (no delta), so that every target needs the same files whatever layers earlier tests left.
+FANOUT = {"migrate_fanout_seeds": 1, "migrate_fanout_timeout": 3, "migrate_fanout_min_bytes": 0, "migrate_delta": False}
 RECAP = re.compile(r"^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import uuid
+from pathlib import Path
 
 import docker
 import pytest
 from ansible_calls import assert_clean_failure, changed
+from image_factory import test_repository as repository_name
 
 MODULE = "airgap.docker.container_archive"
 CMD = ["/bin/sh", "-c", "echo $GREETING; pwd; cat /marker.txt; cat /added.txt 2>/dev/null || true"]
@@ -71,6 +74,40 @@ def container(engine, unique):
     engine.put_file(container_id, "/added.txt", b"first\n")
     yield name
     engine.remove_container(container_id)
+
+
+@pytest.fixture(scope="module")
+def exported_once(factories, tmp_path_factory):
+    """The archives that exported_archive copies: a container like `container`'s on one engine,
+    exported through the module once per compression; its image and container go afterwards."""
+    store = {"dir": tmp_path_factory.mktemp("exported-once"), "repo": repository_name("x"), "container": None, "layers": {}}
+    yield store
+    engine = store.get("engine")
+    if engine is not None:
+        engine.remove_container(store["container"])
+        engine.remove(store["repo"] + ":src")
+
+
+def exported_archive(ansible, one_engine, exported_once, workdir, name):
+    """(path, layer digest): a copy at workdir/name, with its sidecar, of an export of a stopped
+    container on one_engine, compressed as name's suffix says. A test damages its own copy."""
+    store = exported_once
+    if store["container"] is None:
+        image = store["repo"] + ":src"
+        one_engine.build(image, extra_lines=["ENV GREETING=hello-from-env", "WORKDIR /srv", "CMD %s" % json.dumps(CMD)])
+        store["engine"], store["container"] = one_engine, one_engine.create_container(image, "x" + uuid.uuid4().hex[:10])
+        one_engine.run_once(store["container"])
+        one_engine.put_file(store["container"], "/added.txt", b"first\n")
+    suffix = "".join(Path(name).suffixes)
+    source = store["dir"] / ("fs" + suffix)
+    if suffix not in store["layers"]:
+        result = ansible.run(export_task(one_engine, store["container"], source))[0]
+        assert result["changed"] and not result.get("failed"), result
+        store["layers"][suffix] = result["archive"]["layer_sha256"]
+    path = workdir / name
+    shutil.copyfile(source, path)
+    shutil.copyfile(str(source) + ".airgap.json", str(path) + ".airgap.json")
+    return path, store["layers"][suffix]
 
 
 @pytest.fixture
@@ -355,9 +392,12 @@ def test_export_does_not_trust_an_edited_sidecar(ansible, engine, container, wor
     assert json.loads(sidecar_of(path).read_text())["layer"] == truth["layer"]
 
 
-def test_absent(ansible, engine, container, workdir):
-    path = workdir / "gone.tar"
-    ansible.run(export_task(engine, container, path))
+# Refused, or done, before any engine is contacted (state=absent, the archive's own bytes, the
+# changes option): on one engine, with copies of one export.
+
+
+def test_absent(ansible, one_engine, exported_once, workdir):
+    path, _layer = exported_archive(ansible, one_engine, exported_once, workdir, "gone.tar")
     absent = {MODULE: {"path": str(path), "state": "absent"}}
     results = ansible.run(dict(absent, check_mode=True), absent, absent)
     assert changed(results) == [True, True, False]
@@ -372,15 +412,14 @@ def test_missing_container(ansible, engine, workdir):
 
 @pytest.mark.parametrize("name", ["cut.tar", "cut.tar.zst"])
 @pytest.mark.parametrize("with_sidecar", [True, False])
-def test_truncated_archive(ansible, engine, container, unique, workdir, name, with_sidecar):
-    path = workdir / name
-    layer = ansible.run(export_task(engine, container, path))[0]["archive"]["layer_sha256"]
+def test_truncated_archive(ansible, one_engine, exported_once, unique, workdir, name, with_sidecar):
+    path, layer = exported_archive(ansible, one_engine, exported_once, workdir, name)
     if not with_sidecar:
         (workdir / (name + ".airgap.json")).unlink()
     with open(path, "r+b") as handle:
         handle.truncate(path.stat().st_size // 2)
-    before = EngineSnapshot(engine, unique, [layer])
-    result = ansible.run(import_task(engine, path, unique + ":cut"))[0]
+    before = EngineSnapshot(one_engine, unique, [layer])
+    result = ansible.run(import_task(one_engine, path, unique + ":cut"))[0]
     assert_clean_failure(result, "truncated")
     before.assert_unchanged()
 
@@ -405,22 +444,21 @@ def test_flipped_byte_is_refused(ansible, engine, container, unique, workdir):
     ("HEALTHCHECK --interval=soon CMD true", "not a duration"),
     ("ENV", "needs an argument"),
 ])
-def test_bad_changes(ansible, engine, container, unique, workdir, bad, fragment):
-    path = workdir / "fs.tar"
-    layer = ansible.run(export_task(engine, container, path))[0]["archive"]["layer_sha256"]
-    before = EngineSnapshot(engine, unique, [layer])
-    result = ansible.run(import_task(engine, path, unique + ":bad", changes=["USER nobody", bad]))[0]
+def test_bad_changes(ansible, one_engine, exported_once, unique, workdir, bad, fragment):
+    path, layer = exported_archive(ansible, one_engine, exported_once, workdir, "fs.tar")
+    before = EngineSnapshot(one_engine, unique, [layer])
+    result = ansible.run(import_task(one_engine, path, unique + ":bad", changes=["USER nobody", bad]))[0]
     assert_clean_failure(result, "changes[1]", fragment)
     before.assert_unchanged()
 
 
 @pytest.mark.parametrize("content", [None, b"", b"not a tar at all" * 64])
-def test_missing_or_corrupt_archive(ansible, engine, unique, workdir, content):
+def test_missing_or_corrupt_archive(ansible, one_engine, unique, workdir, content):
     path = workdir / "bad.tar"
     if content is not None:
         path.write_bytes(content)
-    before = EngineSnapshot(engine, unique)
-    result = ansible.run(import_task(engine, path, unique + ":bad"))[0]
+    before = EngineSnapshot(one_engine, unique)
+    result = ansible.run(import_task(one_engine, path, unique + ":bad"))[0]
     expected = {None: "does not exist", b"": "empty"}.get(content, "not a tar archive")
     assert_clean_failure(result, str(path), expected)
     before.assert_unchanged()

@@ -11,6 +11,7 @@ import tempfile
 
 import pytest
 from ansible_calls import assert_clean_failure
+from image_factory import test_repository as repository_name
 
 MODULE = "airgap.docker.image_archive"
 
@@ -25,12 +26,38 @@ def digest(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def saved_archive(ansible, engine, unique, workdir, name="good.tar"):
-    engine.build(unique + ":1")
-    path = workdir / name
-    result = ansible.run(task(engine, path, images=[unique + ":1"]))[0]
-    assert result["changed"], result
-    return path
+@pytest.fixture(scope="module")
+def saved_once(factories, tmp_path_factory):
+    """The archives that saved_archive copies: one small image per engine, saved through the module
+    once per compression. Each engine's image has a repository of its own, which no other engine
+    ever holds."""
+    store = {"dir": tmp_path_factory.mktemp("saved-once"), "repos": {}, "paths": {}}
+    yield store
+    for name, repo in store["repos"].items():
+        factories[name].remove(*factories[name].tags_of(repo))
+
+
+def saved_archive(ansible, engine, saved_once, workdir, name="good.tar"):
+    """(path, image): a copy at workdir/name, with its sidecar, of an archive of image saved from engine
+    by the module, compressed as name's suffix says. A test damages its own copy."""
+    image = saved_once["repos"].setdefault(engine.name, repository_name("e")) + ":1"
+    suffix = "".join(pathlib.Path(name).suffixes)
+    key = (engine.name, suffix)
+    if key not in saved_once["paths"]:
+        if engine.inspect(image) is None:
+            engine.build(image)
+        source = saved_once["dir"] / (engine.name + suffix)
+        result = ansible.run(task(engine, source, images=[image]))[0]
+        assert result["changed"], result
+        saved_once["paths"][key] = source
+    source, path = saved_once["paths"][key], workdir / name
+    shutil.copyfile(source, path)
+    shutil.copyfile(str(source) + ".airgap.json", str(path) + ".airgap.json")
+    return path, image
+
+
+def another_engine(factories, engine):
+    return next(f for f in factories.values() if f is not engine)
 
 
 def test_engine_unreachable_names_the_address(ansible, workdir):
@@ -39,33 +66,34 @@ def test_engine_unreachable_names_the_address(ansible, workdir):
     assert not list(workdir.iterdir())
 
 
-def test_image_not_found_leaves_the_archive(ansible, engine, unique, workdir):
-    path = saved_archive(ansible, engine, unique, workdir)
+def test_image_not_found_leaves_the_archive(ansible, engine, unique, saved_once, workdir):
+    path, image = saved_archive(ansible, engine, saved_once, workdir)
     before = digest(path)
-    result = ansible.run(task(engine, path, images=[unique + ":1", unique + ":missing", unique + ":gone"]))[0]
+    result = ansible.run(task(engine, path, images=[image, unique + ":missing", unique + ":gone"]))[0]
     assert_clean_failure(result, "not found", unique + ":missing", unique + ":gone")
     assert digest(path) == before
 
 
-def test_archive_missing(ansible, engine, workdir):
-    result = ansible.run(task(engine, workdir / "nope.tar", state="loaded"))[0]
+def test_archive_missing(ansible, one_engine, workdir):
+    result = ansible.run(task(one_engine, workdir / "nope.tar", state="loaded"))[0]
     assert_clean_failure(result, "does not exist")
 
 
 @pytest.mark.parametrize("content", [b"", b"this is not an archive" * 100, b"\xfd7zXZ\x00" + b"\x00" * 600])
-def test_not_a_tar(ansible, engine, workdir, content):
+def test_not_a_tar(ansible, one_engine, workdir, content):
     path = workdir / "junk.tar"
     path.write_bytes(content)
-    before = engine.image_ids()
-    result = ansible.run(task(engine, path, state="loaded"))[0]
+    before = one_engine.image_ids()
+    result = ansible.run(task(one_engine, path, state="loaded"))[0]
     assert_clean_failure(result, str(path))
     assert "not a tar" in result["msg"] or "empty" in result["msg"]
-    assert engine.image_ids() == before and path.read_bytes() == content
+    assert one_engine.image_ids() == before and path.read_bytes() == content
 
 
+# Each engine's layout (legacy, OCI) and each compression: the archive is read whole to be refused.
 @pytest.mark.parametrize("name", ["trunc.tar", "trunc.tar.zst", "trunc.tar.gz"])
-def test_truncated_archive_without_sidecar(ansible, engine, other_engine, unique, workdir, name):
-    path = saved_archive(ansible, engine, unique, workdir, name)
+def test_truncated_archive_without_sidecar(ansible, engine, other_engine, saved_once, workdir, name):
+    path, _image = saved_archive(ansible, engine, saved_once, workdir, name)
     os.unlink(str(path) + ".airgap.json")
     with open(path, "r+b") as handle:
         handle.truncate(path.stat().st_size * 2 // 3)
@@ -75,8 +103,10 @@ def test_truncated_archive_without_sidecar(ansible, engine, other_engine, unique
     assert other_engine.image_ids() == before
 
 
-def test_truncated_archive_with_sidecar(ansible, engine, other_engine, unique, workdir):
-    path = saved_archive(ansible, engine, unique, workdir, "cut.tar.zst")
+def test_truncated_archive_with_sidecar(ansible, one_engine, factories, saved_once, workdir):
+    # Refused on the sidecar's size alone, before the archive is read or an engine contacted.
+    path, _image = saved_archive(ansible, one_engine, saved_once, workdir, "cut.tar.zst")
+    other_engine = another_engine(factories, one_engine)
     with open(path, "r+b") as handle:
         handle.truncate(path.stat().st_size - 100)
     before = other_engine.image_ids()
@@ -86,8 +116,9 @@ def test_truncated_archive_with_sidecar(ansible, engine, other_engine, unique, w
 
 
 @pytest.mark.parametrize("name", ["flip.tar", "flip.tar.zst"])
-def test_checksum_mismatch_loads_nothing(ansible, engine, other_engine, unique, workdir, name):
-    path = saved_archive(ansible, engine, unique, workdir, name)
+def test_checksum_mismatch_loads_nothing(ansible, engine, other_engine, saved_once, workdir, name):
+    # The sidecar plans a load: the mismatch is met while the archive streams to the engine.
+    path, _image = saved_archive(ansible, engine, saved_once, workdir, name)
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01  # one bit, in a layer, the tar stays well formed
     path.write_bytes(bytes(data))
@@ -98,11 +129,11 @@ def test_checksum_mismatch_loads_nothing(ansible, engine, other_engine, unique, 
     assert other_engine.image_ids() == before_ids and other_engine.tags() == before_tags
 
 
-def test_unsupported_compression(ansible, engine, unique, workdir):
-    engine.build(unique + ":1")
-    result = ansible.run(task(engine, workdir / "img.tar.xz", images=[unique + ":1"]))[0]
+def test_unsupported_compression(ansible, one_engine, unique, workdir):
+    one_engine.build(unique + ":1")
+    result = ansible.run(task(one_engine, workdir / "img.tar.xz", images=[unique + ":1"]))[0]
     assert_clean_failure(result, "Cannot choose a compression", ".tar.zst")
-    result = ansible.run(task(engine, workdir / "img.tar", images=[unique + ":1"], compression="zstd", compression_level=99))[0]
+    result = ansible.run(task(one_engine, workdir / "img.tar", images=[unique + ":1"], compression="zstd", compression_level=99))[0]
     assert_clean_failure(result, "out of range")
     assert not list(workdir.iterdir())
 
@@ -174,27 +205,30 @@ def shared_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
-def test_permission_denied_reading_the_archive(ansible, engine, unique, shared_dir):
-    archive = saved_archive(ansible, engine, unique, shared_dir, "img.tar")
+# Refused on the file (or the directory) or the socket's permissions, before any engine answers: one engine.
+
+
+def test_permission_denied_reading_the_archive(ansible, one_engine, saved_once, shared_dir):
+    archive, _image = saved_archive(ansible, one_engine, saved_once, shared_dir, "img.tar")
     os.chmod(archive, 0o600)
-    result = ansible.run(as_nobody(task(engine, archive, state="loaded")))[0]
+    result = ansible.run(as_nobody(task(one_engine, archive, state="loaded")))[0]
     assert_clean_failure(result, "ermission denied", str(archive))
 
 
-def test_permission_denied_writing_the_archive(ansible, engine, unique, shared_dir):
-    engine.build(unique + ":1")
+def test_permission_denied_writing_the_archive(ansible, one_engine, unique, shared_dir):
+    one_engine.build(unique + ":1")
     # nobody cannot reach the engine either; the archive directory is checked first.
-    result = ansible.run(as_nobody(task(engine, shared_dir / "new.tar", images=[unique + ":1"])))[0]
+    result = ansible.run(as_nobody(task(one_engine, shared_dir / "new.tar", images=[unique + ":1"])))[0]
     assert_clean_failure(result, "Permission denied", str(shared_dir))
     assert not list(shared_dir.iterdir())
 
 
-def test_permission_denied_on_the_engine_socket(ansible, engine, unique, tmp_path):
+def test_permission_denied_on_the_engine_socket(ansible, one_engine, unique, tmp_path):
     world = pathlib.Path(tempfile.mkdtemp(prefix="airgap-open-", dir="/tmp"))
     os.chmod(world, 0o777)
     try:
-        result = ansible.run(as_nobody(task(engine, world / "img.tar", images=[unique + ":1"])))[0]
-        assert_clean_failure(result, engine.host, "ermission denied")
+        result = ansible.run(as_nobody(task(one_engine, world / "img.tar", images=[unique + ":1"])))[0]
+        assert_clean_failure(result, one_engine.host, "ermission denied")
         assert not list(world.iterdir())
     finally:
         shutil.rmtree(world, ignore_errors=True)

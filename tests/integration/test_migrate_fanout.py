@@ -12,13 +12,12 @@ import time
 
 import pytest
 from fleet_helper import FLEET_SH
-from migrate_scenario import TARGETS, archive_name, assert_ok
+from migrate_scenario import FANOUT, TARGETS, archive_name, assert_ok
 
-# One seed: the controller sends to one host, which passes the archive on (round 1) to one more;
-# round 2 serves the third. Seeds go to the receivers in name order: tgt-classic first. Full archives
-# only (no delta), so that every host needs the same file whatever layers earlier tests left.
+# One seed (FANOUT): the controller sends to one host, which passes the archive on (round 1) to one
+# more; round 2 serves the third. Seeds go to the receivers in name order: tgt-classic first. The
+# check/run/check/run of a fan-out is test_migrate_role's test_relay_to_both_engines_check_run_check_run.
 SEED = "tgt-classic"
-FANOUT = {"migrate_fanout_seeds": 1, "migrate_fanout_timeout": 3, "migrate_fanout_min_bytes": 0, "migrate_delta": False}
 
 
 def fault(*args):
@@ -46,31 +45,6 @@ def assert_nothing_left(fleet):
         listening = fleet.ssh(host, "ss -Htln").stdout.split("\n")
         others = [line for line in listening if line.strip() and not line.split()[3].endswith((":22", ":2222"))]
         assert others == [], (host, others)
-
-
-def test_fanout_serves_every_host_with_one_controller_copy_check_run_check_run(scenario, fleet):
-    app = scenario.image("1", random_bytes=256 * 1024)
-    runs = [scenario.relay([app], check=True, **FANOUT), scenario.relay([app], **FANOUT),
-            scenario.relay([app], check=True, **FANOUT), scenario.relay([app], **FANOUT)]
-    for run in runs:
-        assert_ok(run, *TARGETS)
-    for host in TARGETS:
-        assert [run.changed(host) for run in runs] == [True, True, False, False], host
-        assert scenario.target_fingerprint(host, app) == scenario.target_fingerprint("src", app)
-
-    # The check run predicted the rounds the real run made: the seed from the controller, then peers.
-    for run in runs[:2]:
-        assert sources(run, SEED) == [("controller", 0, ())]
-        assert sorted(s[1] for host in TARGETS for s in sources(run, host)) == [0, 1, 2]
-        assert all(s[0] != "controller" for host in TARGETS if host != SEED for s in sources(run, host))
-    done = runs[1].reports
-    archive = done[SEED]["bytes_sent"]
-    assert archive > 256 * 1024
-    assert sum(done[h]["bytes_sent"] for h in TARGETS) == archive  # one copy from the controller, whatever N
-    assert all(done[h]["bytes_from_peers"] == archive for h in TARGETS if h != SEED)
-    assert "controller sent %d bytes; hosts passed on %d bytes in 3 round(s)" % (archive, 2 * archive) in runs[1].output
-    assert runs[3].reports[SEED]["sources"] == [] and "up to date, nothing sent" in runs[3].output
-    assert_nothing_left(fleet)
 
 
 def test_hosts_that_cannot_reach_the_seed_get_the_archive_from_the_controller(scenario, fleet, faults):
@@ -152,4 +126,3 @@ def test_each_serial_batch_fans_out_among_its_own_hosts(scenario):
     assert run.reports["tgt-modern"]["sources"] == [] and run.reports["tgt-modern"]["bytes_sent"] > 0
     for host in TARGETS:
         assert scenario.target_fingerprint(host, app) == scenario.target_fingerprint("src", app)
-

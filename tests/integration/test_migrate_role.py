@@ -12,23 +12,25 @@ import shutil
 import subprocess
 
 import pytest
-from migrate_scenario import TARGETS, archive_name, assert_ok, bundle_bytes, pack, pack_and_flip_a_byte, unpack
+from migrate_scenario import FANOUT, TARGETS, archive_name, assert_ok, bundle_bytes, pack, pack_and_flip_a_byte, unpack
 
 
 def test_relay_to_both_engines_check_run_check_run(scenario, hosts, fleet):
+    """With fan-out: the controller sends each archive once, the targets pass them on, and the check
+    run predicts exactly the transfers the real run makes."""
     app = scenario.image("1", random_bytes=64 * 1024)
     web = scenario.container("web", app)
     snapshot = scenario.repo + "-web:snap"
     containers = [{"name": web, "image": snapshot}]
 
-    runs = [scenario.relay([app], containers, check=True), scenario.relay([app], containers),
-            scenario.relay([app], containers, check=True), scenario.relay([app], containers)]
+    runs = [scenario.relay([app], containers, check=True, **FANOUT), scenario.relay([app], containers, **FANOUT),
+            scenario.relay([app], containers, check=True, **FANOUT), scenario.relay([app], containers, **FANOUT)]
     for run in runs:
         assert_ok(run, *TARGETS)
-    assert [run.changed("tgt-classic") for run in runs] == [True, True, False, False]
-    assert [run.changed("tgt-modern") for run in runs] == [True, True, False, False]
+    for host in TARGETS:
+        assert [run.changed(host) for run in runs] == [True, True, False, False], host
 
-    # The check run moved nothing; the real one delivered both archives to both engines.
+    # The check run moved nothing; the real one delivered both archives to every engine.
     assert runs[0].reports.get("tgt-classic", {}).get("check_mode") is True, runs[0].output[-5000:]
     source = scenario.target_fingerprint("src", app)
     for host in TARGETS:
@@ -38,11 +40,31 @@ def test_relay_to_both_engines_check_run_check_run(scenario, hosts, fleet):
         assert hosts[host].inspect(snapshot)["Config"]["Cmd"] == ["/bin/sh", "-c", "echo changed > /state.txt"]
         report = runs[1].reports[host]
         assert sorted(report["images"]) == sorted([app, snapshot])
-        assert report["bytes_sent"] > 0 and report["bytes_sent"] >= report["bytes_total"]
+        assert report["bytes_sent"] + report["bytes_from_peers"] >= report["bytes_total"] > 0
         # Cleaned up after the verified load; the re-runs copied nothing at all.
         assert fleet.staging_files(host) == []
         assert runs[3].reports[host]["archives"] == [] and runs[3].reports[host]["bytes_sent"] == 0
     assert "up to date, nothing sent" in runs[3].output
+
+    # In the check run's plan and in the real run: each archive left the controller once, every other
+    # copy came from a target that held it a round earlier, and both took as many rounds.
+    rounds = []
+    for run in runs[:2]:
+        transfers = {host: [(s["path"], s["source"], s["round"]) for s in run.reports[host]["sources"]] for host in TARGETS}
+        received = {(path, host): at for host in TARGETS for path, _source, at in transfers[host]}
+        assert sorted(received) == sorted((path, host) for path in {p for p, _h in received} for host in TARGETS), transfers
+        seeded = sorted(path for host in TARGETS for path, sender, _at in transfers[host] if sender == "controller")
+        assert seeded == sorted({path for path, _host in received}), transfers
+        for host in TARGETS:
+            for path, sender, at in transfers[host]:
+                assert sender == "controller" or received[(path, sender)] < at, (host, path, sender)
+        rounds.append(max(received.values()))
+    assert rounds[0] == rounds[1], rounds
+    # One copy of each archive (and its sidecar, a few KiB) left the controller, whatever the number of targets.
+    done = runs[1].reports
+    one_copy, egress = done["tgt-classic"]["bytes_total"], sum(done[h]["bytes_sent"] for h in TARGETS)
+    assert one_copy <= egress < one_copy + 64 * 1024, (one_copy, egress)
+    assert "hosts passed on" in runs[1].output and "would send" in runs[0].output
 
 
 def test_target_that_has_the_images_gets_nothing(scenario, fleet, hosts):
