@@ -10,9 +10,10 @@ COLLECTION_ROOT := .cache/ansible_collections/airgap/docker
 # Lint, sanity and unit (a few minutes) run inside the integration stage (25 or so), on the cores
 # its two sessions leave idle (tests/harness/integration.sh): lint and sanity from the start at the
 # lowest CPU priority; unit, whose tests time themselves, once either session ends and frees a core.
+# (SUBMAKE, not $(MAKE), in the recipe: a line naming $(MAKE) runs even under `make -n`.)
+SUBMAKE = $(MAKE) --no-print-directory
 test: bootstrap
-	PY=$(PY) NICE_CHECKS='$(MAKE) --no-print-directory lint sanity' CHECKS='$(MAKE) --no-print-directory unit' \
-	  tests/harness/integration.sh
+	PY=$(PY) NICE_CHECKS='$(SUBMAKE) lint sanity' CHECKS='$(SUBMAKE) unit' tests/harness/integration.sh
 
 bootstrap:
 	tests/harness/bootstrap.sh
