@@ -45,7 +45,7 @@ TOP_BYTES = 8 << 10  # the top layer that differs between v1 and v2
 SLACK = 1 << 20  # target 5: bytes into each host <= changed layers + 1 MiB
 OURS = "airgap.docker"
 # The full runs: every host gets the same full archive, and fan-out whatever the archive's size.
-FULL_VARS = {"migrate_delta": False, "migrate_fanout_min_bytes": 0}
+FULL_VARS = {"migrate_delta": False, "migrate_fanout_min_bytes": 0, "migrate_fanout_seeds": 1, "migrate_fanout_relay": True}
 
 # Records each task's start and each host's result with a timestamp, one JSON line each, and the
 # peer fetches' and copies' own figures (bytes, seconds): the runs' timelines (fleet_report.timeline).
@@ -482,6 +482,7 @@ def main():
     log("bench-fleet: sizes %s, %d MiB, %s; results in %s" % (args.sizes, args.image_mib, args.rate, output))
     results = run_bench(args, venv)
     write_reports(results, output)
+    (Path(args.work) / "partial.json").unlink(missing_ok=True)  # nothing left to resume
     log("results in %s" % output)
     print((output / "fleet.md").read_text())
 

@@ -234,6 +234,12 @@ def targets(results):
             note += (" The copies alone (controller to hosts, or the seeds and rounds): fan-out %.1f s, star %.1f s = %.2fx. The loads "
                      "(%d engines loading at once on this machine's %s cores): fan-out %.1f s, star %.1f s." % (
                          moving[0], moving[1], moving[0] / moving[1] if moving[1] else 0, n, results["machine"]["cores"], *loads))
+            alone = phase_seconds(results["prime"]["timeline"]).get(LOAD) if results.get("prime", {}).get("timeline") else None
+            if alone:
+                own = [case["seconds"] - load + alone for case, load in zip((fan, star), loads)]
+                note += (" One engine alone loads the archive in %.1f s (the untimed first relay), as each host of a real fleet would "
+                         "on its own cores; with that load, fan-out would take about %.1f s and the star %.1f s (%.2fx)." % (
+                             alone, own[0], own[1], own[0] / own[1]))
         rows.append({"id": 1, "target": "N = %d: fan-out wall time <= 0.5 x the star's" % n,
                      "measured": "%.1f s / %.1f s = %.2fx" % (fan["seconds"], star["seconds"], ratio), "met": ratio <= 0.5, "note": note})
 
@@ -250,10 +256,13 @@ def targets(results):
         budget = 2 * one_round if one_round is not None else None
         met = added <= 2 and budget is not None and extra <= budget
         round_times = ", ".join("%s %.1f s" % (p, s) for p, s in phase_seconds(large["timeline"]).items() if is_round(p))
+        moving = [_transfer_time(c) for c in (small, large)]
+        figures = (ideal, reference["n"], one_round or 0, high, round_times, moving[0], low, moving[1], high, moving[1] - moving[0])
         note = ("one transfer of the archive at the link's rate takes %.1f s; a peer round at N = %d took %.1f s (from the start of "
-                "its planning to the next task). Round times at N = %d: %s." % (ideal, reference["n"], one_round or 0, high, round_times))
+                "its planning to the next task). Round times at N = %d: %s. The seeds and rounds together: %.1f s at N = %d, %.1f s at "
+                "N = %d (+%.1f s)." % figures)
         if not met and budget is not None and extra > budget:
-            note += " Beyond the rounds, N = %d spends: %s; N = %d: %s." % (high, _phases_text(large), low, _phases_text(small))
+            note += " The other phases that grew most: %s." % _growth(small, large, exclude_transfers=True)
         rows.append({"id": 2, "target": "N = %d -> %d: fan-out adds <= 2 rounds, of one transfer each" % (low, high),
                      "measured": "%d -> %d rounds (+%d); wall %.1f s -> %.1f s (+%.1f s, 2 rounds = %s)" % (
                          small["rounds"], large["rounds"], added, small["seconds"], large["seconds"], extra,
@@ -279,7 +288,7 @@ def targets(results):
         ratio = many / one
         note = "median of %d runs each, interleaved; N = 1: %s" % (len(noop["one"]["seconds"]), noop["one"]["hosts"][0])
         if ratio > 2:
-            note += ". N = %d: %s; N = 1: %s" % (noop["n"], noop["many"].get("phases_text", ""), noop["one"].get("phases_text", ""))
+            note += ". Median phases, N = %d: %s; N = 1: %s" % (noop["n"], noop["many"].get("phases_text", ""), noop["one"].get("phases_text", ""))
         rows.append({"id": 4, "target": "nothing to do: N = %d costs <= 2 x N = 1" % noop["n"],
                      "measured": "%.1f s / %.1f s = %.2fx" % (many, one, ratio), "met": ratio <= 2, "note": note})
 
@@ -299,11 +308,20 @@ def targets(results):
             note = "the full delivery is fan-out at N = %d (%s)" % (delta["n"], "star: %.1f s" % _case(results, "star", delta["n"])["seconds"]
                                                                     if _case(results, "star", delta["n"]) else "no star run")
             if speedup < 10:
-                note += ("; 10x would be %.1f s. The delta run: %s" % (full["seconds"] / 10, _phases_text(delta)))
+                note += ("; 10x would be %.1f s. The delta run: %s. Its slowest tasks: %s" % (
+                    full["seconds"] / 10, _phases_text(delta), "; ".join("%s %.1f s" % (name, sec) for name, sec in (delta.get("slowest_tasks") or [])[:4])))
             rows.append({"id": "5b", "target": "delta at N = %d >= 10x faster than the full delivery" % delta["n"],
                          "measured": "%.1f s / %.1f s = %.1fx" % (full["seconds"], delta["seconds"], speedup), "met": speedup >= 10,
                          "note": note})
     return rows
+
+
+def _growth(small, large, exclude_transfers=False, count=4):
+    """The phases that took most longer in `large` than in `small`, as text."""
+    before, after = phase_seconds(small["timeline"]), phase_seconds(large["timeline"])
+    grown = sorted(((after.get(p, 0.0) - before.get(p, 0.0), p) for p in after
+                    if not (exclude_transfers and (p in TRANSFERS or is_round(p)))), reverse=True)[:count]
+    return ", ".join("%s %.1f s -> %.1f s" % (p, before.get(p, 0.0), after[p]) for _diff, p in grown if _diff > 0)
 
 
 def _transfer_time(case):
@@ -337,8 +355,9 @@ def markdown(results):
     archive = results["archive"]
     fleet = results["fleet"]
     lines = ["# Fan-out against the star on the shaped fleet", "",
-             "`make bench-fleet` (bench/fleet.py), started %s, %.0f minutes.%s" % (
-                 results["started"], results.get("minutes", 0), " **Quick run (a smoke test, not a measurement).**" if results.get("quick") else ""), "",
+             "`make bench-fleet` (bench/fleet.py), started %s%s.%s" % (
+                 results["started"], ", resumed %s" % ", ".join(results["resumed"]) if results.get("resumed") else ", %.0f minutes" % results.get("minutes", 0),
+                 " **Quick run (a smoke test, not a measurement).**" if results.get("quick") else ""), "",
              *(["Interrupted after %s and resumed (`--resume`) at %s: the cases after that point ran then, on the same image, after a new "
                 "untimed first relay." % (", ".join("%s N=%d" % (c["mode"], c["n"]) for c in results["cases"][:results.get("resumed_after", 0)]),
                                           ", ".join(results["resumed"])), ""] if results.get("resumed") else []),
@@ -406,7 +425,8 @@ def markdown(results):
                   "controller copies it to every host). The run includes the source's save of v2 and the cut of the thin archive. "
                   "%.1f s, load average %s." % (delta["n"], delta["seconds"], _load(delta)), "",
                   "| host | bytes in | thin | fallback |", "|---|---:|---|---|"]
-        for host, value in delta["bytes_into"].items():
+        for host in delta.get("hosts") or delta["bytes_into"]:
+            value = delta["bytes_into"][host]
             thin = ", ".join(delta["thin"].get(host) or []) or "no"
             fallback = ", ".join(delta["fallback"].get(host) or []) or "no"
             lines.append("| %s | %s | %s | %s |" % (host, "{:,}".format(value), thin, fallback))
@@ -440,7 +460,7 @@ def _all_phases(results):
 def _all_hosts(results):
     seen = {}
     for case in results["cases"]:
-        for host in case["bytes_into"]:
+        for host in case.get("hosts") or case["bytes_into"]:  # the play's order: the first N targets of the inventory
             seen.setdefault(host, None)
     return list(seen)
 

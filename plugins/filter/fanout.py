@@ -60,21 +60,23 @@ def migrate_fanout_wanted(hostvars, batch, archives, seeds, min_bytes=0):
                                 _whole(min_bytes, "migrate_fanout_wanted", "migrate_fanout_min_bytes", 0))
 
 
-def migrate_fanout_plan(hostvars, batch, archives, seeds):
+def migrate_fanout_plan(hostvars, batch, archives, seeds, relay=False):
     """The batch's state before round 0: each host's needs, the rounds if every transfer succeeds
-    (what check mode reports), and round 0's seeds from the controller."""
+    (what check mode reports), and round 0's seeds from the controller. relay: hosts pass archives
+    on while they receive them (chains); the later rounds keep to it."""
     name = "migrate_fanout_plan"
     needs = _needs(hostvars, batch, name)
     sizes = _sizes(archives, name)
     seeds = _whole(seeds, name, "migrate_fanout_seeds", 1)
+    _require(isinstance(relay, bool), name, "relay to be true or false, not %r" % (relay,))
     hosts = {host: {"needs": paths, "got": [], "failed": []} for host, paths in needs.items()}
-    state = fanout_plan.schedule(needs, sizes, seeds)
+    state = fanout_plan.schedule(needs, sizes, seeds, relay=relay)
     # Seeds go to hosts whose share started; in check mode none started, and all count.
     tried = [share for share in (hostvars[h].get("__migrate_share") for h in hosts)
              if isinstance(share, Mapping) and ("port" in share or share.get("failed"))]
     shares = _shares(hostvars, hosts) if tried else None
-    state.update(hosts=hosts, spare_rounds=fanout_plan.SPARE_ROUNDS, failures=0, round_number=0, next_number=1,
-                 round=fanout_plan.with_details(fanout_plan.next_round(hosts, sizes, seeds, can_send=shares), archives, {}))
+    state.update(hosts=hosts, relay=relay, spare_rounds=fanout_plan.SPARE_ROUNDS, failures=0, round_number=0, next_number=1,
+                 round=fanout_plan.with_details(fanout_plan.next_round(hosts, sizes, seeds, can_send=shares, relay=relay), archives, {}))
     return state
 
 
@@ -130,7 +132,8 @@ def migrate_fanout_advance(state, hostvars, batch, archives, seeds, plan_next=Tr
     if plan_next:
         shares = _shares(hostvars, hosts)
         following["round"] = fanout_plan.with_details(
-            fanout_plan.next_round(hosts, sizes, _whole(seeds, name, "migrate_fanout_seeds", 1), can_send=shares, seeding=False),
+            fanout_plan.next_round(hosts, sizes, _whole(seeds, name, "migrate_fanout_seeds", 1), can_send=shares, seeding=False,
+                                   relay=bool(state.get("relay"))),
             archives, shares)
         following["round_number"] = state["next_number"]
         following["next_number"] = state["next_number"] + 1

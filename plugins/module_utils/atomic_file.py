@@ -127,6 +127,24 @@ def partial_files(path: str) -> tuple[str, list[str]]:
     return directory, sorted(found)
 
 
+def live_partial(path: str) -> int | None:
+    """A read-only descriptor of the temporary file a live AtomicFile(path) is writing now (its
+    lock is held), or None. Another process may read what has been written so far, as it grows."""
+    directory, names = partial_files(path)
+    for name in reversed(names):
+        try:
+            fd = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            if stat_module.S_ISREG(os.fstat(fd).st_mode):
+                return fd  # locked: its writer is alive
+        os.close(fd)  # closing drops the shared lock this test took on a dead writer's file
+    return None
+
+
 def remove_dead_partials(path: str) -> list[str]:
     """Remove the temporary files that writers of `path` left behind when they were killed.
 

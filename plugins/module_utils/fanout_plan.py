@@ -2,12 +2,20 @@
 # Copyright (c) airgap.docker contributors
 # GNU General Public License v3.0+ (see LICENSES/GPL-3.0-or-later.txt or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Fan-out: who passes which archive to whom, round by round.
+"""Fan-out: who passes which archive to whom, in each round.
 
 The controller sends each archive to at most `seeds` hosts (round 0). From then on every host that
 holds a verified copy passes it to one host that lacks it, so the holders double each round and N
 hosts are served in about log2(N) rounds. Within a round a host sends at most one archive and
 receives at most one: its link is never shared, so a round lasts about one transfer.
+
+With `relay` (the role's default) a host also passes an archive on while it is still receiving it:
+its share streams the growing file to the next host, so a round forms chains that start at the
+holders and run through every host that lacks the archive. One relay round then serves N hosts
+in about the time of one transfer, whatever N is, instead of log2(N) rounds. A chain is only as
+sound as its links: when one fails, the hosts after it fail too (every receiver checks the
+manifest's sha256, so nothing unverified is kept) and the next round serves them from the many
+holders there are by then.
 
 The plan is made again before every round from what the hosts really hold, so a transfer that
 failed only delays that receiver: it is given another holder, never the one that failed it
@@ -43,7 +51,7 @@ def _controller_copies(hosts: Mapping[str, Mapping[str, Any]]) -> dict:
 
 
 def next_round(hosts: Mapping[str, Mapping[str, Any]], sizes: Mapping[str, int], seeds: int,
-               can_send: Iterable[str] | None = None, seeding: bool = True) -> dict:
+               can_send: Iterable[str] | None = None, seeding: bool = True, relay: bool = False) -> dict:
     """The transfers of the next round, by receiver: {host: [{path, source}]}.
 
     hosts: each host taking part, with `needs` (the archive paths it lacks), `got` (what it received
@@ -51,6 +59,9 @@ def next_round(hosts: Mapping[str, Mapping[str, Any]], sizes: Mapping[str, int],
     path; the largest archives are placed first, since they take longest. can_send: the hosts
     whose share runs (all when None); the others only receive. seeding: whether the controller may
     send (round 0); later rounds are peer to peer, and the controller sends what is left at the end.
+    relay: a receiver of this round that can send passes the archive on as it arrives (chains).
+    Chains follow the order of `hosts` (the play's): each receiver's sender comes before it, so
+    Ansible starts the sender's fetch first also when it runs fewer forks than there are hosts.
     """
     senders = set(hosts) if can_send is None else set(can_send)
     held = {name: _held(host) for name, host in hosts.items()}
@@ -60,9 +71,11 @@ def next_round(hosts: Mapping[str, Mapping[str, Any]], sizes: Mapping[str, int],
     receiving: set = set()
     transfers: dict = {}
     paths = sorted({p for host in hosts.values() for p in host.get("needs") or []}, key=lambda p: (-sizes.get(p, 0), p))
+    names = list(hosts) if relay else sorted(hosts)
+    position = {name: index for index, name in enumerate(names)}
     for path in paths:
-        lacking = [n for n in sorted(hosts) if path in (hosts[n].get("needs") or []) and path not in held[n]]
-        holders = [n for n in sorted(hosts) if path in held[n] and n in senders]
+        lacking = [n for n in names if path in (hosts[n].get("needs") or []) and path not in held[n]]
+        holders = [n for n in names if path in held[n] and n in senders]
         if not any(path in held[n] for n in hosts):
             if not seeding:
                 continue
@@ -70,30 +83,38 @@ def next_round(hosts: Mapping[str, Mapping[str, Any]], sizes: Mapping[str, int],
             # fewest seeds so far first, then those that can pass the archive on). The controller's
             # link is the one they share, so a host may take several.
             quota = max(0, seeds - copies.get(path, 0))
-            candidates = sorted(lacking, key=lambda n: (len(transfers.get(n, [])), n not in senders, n))
+            candidates = sorted(lacking, key=lambda n: (len(transfers.get(n, [])), n not in senders, position[n]))
             for receiver in candidates[:quota]:
                 receiving.add(receiver)
                 transfers.setdefault(receiver, []).append({"path": path, "source": CONTROLLER})
             continue
+        if relay:  # those that cannot pass the archive on end the chains
+            lacking = [n for n in lacking if n in senders] + [n for n in lacking if n not in senders]
         for receiver in lacking:
             if receiver in receiving:
                 continue
-            sender = next((h for h in holders if h not in sending and h not in refused[receiver]), None)
+            # The holders in order, then (relay) this round's receivers in the order they were
+            # served: each new link hangs on the shortest chain, so chains grow evenly. A sender
+            # still receiving comes before its receiver in the play's order.
+            sender = next((h for h in holders if h not in sending and h not in refused[receiver]
+                           and (path in held[h] or position[h] < position[receiver])), None)
             if sender is None:
                 continue
             sending.add(sender)
             receiving.add(receiver)
             transfers.setdefault(receiver, []).append({"path": path, "source": sender})
+            if relay and receiver in senders:
+                holders.append(receiver)
     return transfers
 
 
-def schedule(needs: Mapping[str, Iterable[str]], sizes: Mapping[str, int], seeds: int) -> dict:
+def schedule(needs: Mapping[str, Iterable[str]], sizes: Mapping[str, int], seeds: int, relay: bool = False) -> dict:
     """The rounds if every transfer succeeds: {rounds, receipts: {host: [{path, source, round}]},
     controller_copies}. Check mode reports it; the role runs this many rounds and SPARE_ROUNDS more."""
     hosts = {name: {"needs": sorted(set(paths)), "got": [], "failed": []} for name, paths in needs.items()}
     number = 0
     while True:
-        transfers = next_round(hosts, sizes, seeds, seeding=number == 0)
+        transfers = next_round(hosts, sizes, seeds, seeding=number == 0, relay=relay)
         if not transfers:
             break
         for receiver, items in transfers.items():
@@ -136,11 +157,14 @@ def still_lacking(host: Mapping[str, Any]) -> list:
     return sorted(p for p in host.get("needs") or [] if p not in held)
 
 
-def ideal_rounds(receivers: int, seeds: int) -> int:
-    """Rounds a single archive needs for `receivers` hosts: one to seed, then doubling."""
+def ideal_rounds(receivers: int, seeds: int, relay: bool = False) -> int:
+    """Rounds a single archive needs for `receivers` hosts: one to seed, then doubling, or (relay)
+    one round of chains."""
     if receivers <= 0:
         return 0
     seeds = max(1, min(seeds, receivers))
+    if relay:
+        return 1 + (receivers > seeds)
     return 1 + max(0, math.ceil(math.log2(receivers / seeds)))
 
 

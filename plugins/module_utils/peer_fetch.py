@@ -23,6 +23,9 @@ from ansible_collections.airgap.docker.plugins.module_utils.errors import Archiv
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import MAX_SIDECAR, SUFFIX
 from ansible_collections.airgap.docker.plugins.module_utils.streaming import CHUNK
 
+# How much longer than `timeout` the answer of a relaying share is waited for (see _get).
+ANSWER_MARGIN_SECONDS = 5
+
 
 class PeerError(ArchiveError):
     """The peer could not be reached, refused, or stopped sending; nothing was kept."""
@@ -33,7 +36,13 @@ def _get(address: str, port: int, token: str, relative: str, timeout: float):
     connection = http.client.HTTPConnection(host, port, timeout=timeout)
     try:
         connection.request("GET", "/" + urllib.parse.quote(relative), headers={"Authorization": "Bearer " + token})
+        # A relaying share answers once its host has started receiving the file (Ansible starts the
+        # hosts' fetches a little apart), and gives up after its own wait, the role's same timeout.
+        # A little more for the answer, then `timeout` again for each piece of the body.
+        sock = connection.sock  # the response keeps reading from it after the connection lets it go
+        sock.settimeout(timeout + ANSWER_MARGIN_SECONDS)
         response = connection.getresponse()
+        sock.settimeout(timeout)
     except (OSError, http.client.HTTPException) as exc:
         connection.close()
         raise PeerError("%s:%d did not answer for %s: %s." % (address, port, relative, _reason(exc))) from None
@@ -65,6 +74,8 @@ def _receive(response, target: AtomicFile, limit: int, what: str, peer: str) -> 
             raise ChecksumMismatch("%s sent more than the %d bytes of %s the manifest allows; the copy was refused." % (peer, limit, what))
         digest.update(chunk)
         target.file.write(chunk)
+        # Out of Python's buffer at once: this host's share may be passing the file on as it grows.
+        target.file.flush()
 
 
 def _fetch_one(address, port, token, relative, target, limit, timeout):
@@ -89,7 +100,10 @@ def fetch(address: str, port: int, token: str, path: str, dest: str, sha256: str
     archive, sidecar = AtomicFile(dest, mode=0o600), None
     try:
         digest, count = _fetch_one(address, port, token, path, archive, size, timeout)
-        if count != size or digest != sha256:
+        if count < size:
+            # A relaying peer whose own upstream failed ends its answer early.
+            raise PeerError("%s stopped sending %s after %s of %s." % (peer, path, human_size(count), human_size(size)))
+        if digest != sha256:
             raise ChecksumMismatch("%s sent %s with sha256 %s (%d bytes), the manifest says %s (%d bytes); the copy was refused."
                                    % (peer, path, digest, count, sha256, size))
         sidecar = AtomicFile(dest + SUFFIX, mode=0o600)

@@ -8,6 +8,11 @@ the listed archives of one staging directory, and their sidecars, to peers that 
 It is detached from the module that starts it, ends by itself when its lifetime is over, and is
 stopped by its pid file, whose recorded start time keeps a reused pid from being killed. What it
 serves is not trusted by anyone: each receiver checks the manifest's sha256 before keeping a byte.
+
+An archive whose size it is given is also served while this host still receives it (the fan-out's
+relay): the share streams the temporary file that peer_fetch writes (module_utils.atomic_file),
+as it grows, and ends the response early when that receiver gives up (the file is unlinked) or
+stalls. The receiver downstream then lacks bytes or has the wrong sha256, and keeps nothing.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ import socket
 import threading
 import time
 import urllib.parse
-from typing import Iterable
+from typing import Iterable, Mapping
 
-from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import write_bytes_atomically
+from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import live_partial, write_bytes_atomically
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, InvalidInput
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import SUFFIX
 
@@ -33,6 +38,11 @@ MAX_PID_FILE = 4096
 # A peer that stops reading for this long is dropped, so that a dead receiver holds no thread.
 IDLE_SECONDS = 60
 STOP_WAIT_SECONDS = 5.0
+# How often a relayed file is looked at for new bytes, and how long by default a listed file that
+# is not here yet is waited for: in a relay round the receiver upstream starts its own fetch at
+# about the same time as the one downstream, a few seconds apart at most.
+POLL_SECONDS = 0.05
+ARRIVAL_SECONDS = 30
 
 
 def _start_ticks(pid: int) -> int | None:
@@ -52,10 +62,14 @@ def _start_ticks(pid: int) -> int | None:
 
 
 class _Share:
-    def __init__(self, root: str, archives: Iterable[str], token: str):
+    def __init__(self, root: str, archives: Iterable[str], token: str, sizes: Mapping[str, int] | None = None,
+                 arrival: float = ARRIVAL_SECONDS):
         self.root = os.path.realpath(root)
+        archives = list(archives)
         self.files = frozenset(name for archive in archives for name in (archive, archive + SUFFIX))
+        self.sizes = {name: size for name, size in (sizes or {}).items() if name in archives}
         self.token = token.encode("utf-8")
+        self.arrival = arrival
 
     def authorized(self, header: str) -> bool:
         scheme, _sep, given = (header or "").partition(" ")
@@ -77,6 +91,30 @@ class _Share:
             return None
         return fd
 
+    def source(self, relative: str) -> tuple[int, bool] | None:
+        """(descriptor, growing) for a listed file: the file itself, or for an archive of known size
+        the temporary file its receiver is writing now (growing). An archive of known size, or its
+        sidecar, that is not here yet is waited for, up to `arrival` seconds; None if it does not come."""
+        if relative not in self.files:
+            return None
+        relayed = relative in self.sizes or relative[:-len(SUFFIX)] in self.sizes
+        deadline = time.monotonic() + (self.arrival if relayed else 0)
+        while True:
+            fd = self.open(relative)
+            if fd is not None:
+                return fd, False
+            if relative in self.sizes and self._inside(relative):
+                fd = live_partial(os.path.join(self.root, relative))
+                if fd is not None:
+                    return fd, True
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(POLL_SECONDS)
+
+    def _inside(self, relative: str) -> bool:
+        directory = os.path.dirname(os.path.join(self.root, relative))
+        return os.path.realpath(directory) == directory
+
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     server_version = "airgap.docker-share"
@@ -88,23 +126,49 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_error(403)
             return
         relative = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path).lstrip("/")
-        fd = share.open(relative)
-        if fd is None:
+        found = share.source(relative)
+        if found is None:
             self.send_error(404)
             return
+        fd, growing = found
         with os.fdopen(fd, "rb") as handle:
+            length = share.sizes[relative] if growing else os.fstat(handle.fileno()).st_size
             self.send_response(200)
             self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(os.fstat(handle.fileno()).st_size))
+            self.send_header("Content-Length", str(length))
             self.end_headers()
             self.wfile.flush()
             try:
-                self.connection.sendfile(handle)
+                if growing:
+                    _send_as_it_grows(self.connection, handle, length)
+                else:
+                    self.connection.sendfile(handle)
             except OSError:
                 pass  # the receiver went away; it will say so itself
 
     def log_message(self, format, *args):  # pylint: disable=redefined-builtin
         pass  # detached: there is no terminal to write to
+
+
+def _send_as_it_grows(connection: socket.socket, handle, length: int) -> None:
+    """Send `length` bytes of a file another process is writing, as they arrive. Stops early (the
+    receiver then lacks bytes and keeps nothing) when the writer removes the file, which it does
+    when it gives up, or when no byte arrives for IDLE_SECONDS. Once the writer renames the file
+    into place it is complete, and the open descriptor still reads it."""
+    sent = 0
+    last_growth = time.monotonic()
+    while sent < length:
+        status = os.fstat(handle.fileno())
+        if status.st_nlink == 0:
+            return
+        available = min(status.st_size, length)
+        if available > sent:
+            sent += connection.sendfile(handle, sent, available - sent)
+            last_growth = time.monotonic()
+        elif time.monotonic() - last_growth > IDLE_SECONDS:
+            return
+        else:
+            time.sleep(POLL_SECONDS)
 
 
 class _Server(http.server.ThreadingHTTPServer):
@@ -126,6 +190,18 @@ def _bind(address: str, port: int, share: _Share) -> _Server:
         raise ArchiveError("Cannot serve on %s port %d: %s." % (address, port, reason)) from None
     except (socket.gaierror, UnicodeError, ValueError) as exc:
         raise InvalidInput("Cannot serve on %r: %s." % (address, exc)) from None
+
+
+def _byte_counts(sizes: Mapping[str, object]) -> dict:
+    counts = {}
+    for name, size in sizes.items():
+        try:
+            counts[name] = -1 if isinstance(size, bool) else int(size)
+        except (TypeError, ValueError):
+            counts[name] = -1
+        if counts[name] < 0:
+            raise InvalidInput("The size of %s must be a whole number of bytes, not %r." % (name, size))
+    return counts
 
 
 def _detach_descriptors(keep: set) -> None:
@@ -162,14 +238,17 @@ def _serve_until(server: _Server, lifetime: float, pid_file: str) -> None:
         pass
 
 
-def start(root: str, archives: Iterable[str], address: str, port: int, token: str, lifetime: float) -> dict:
+def start(root: str, archives: Iterable[str], address: str, port: int, token: str, lifetime: float,
+          sizes: Mapping[str, int] | None = None, arrival: float = ARRIVAL_SECONDS) -> dict:
     """Serve `archives` and their sidecars (paths relative to root) on address:port (0: any free port) to holders of
-    `token`, for at most `lifetime` seconds. Any earlier share of this root is stopped first.
+    `token`, for at most `lifetime` seconds. Any earlier share of this root is stopped first. An
+    archive with an entry in `sizes` (bytes) is also served while this host receives it, and waited
+    for up to `arrival` seconds when this host has not started receiving it yet.
     Returns {address, port, pid}."""
     if len(token) < 16:
         raise InvalidInput("The share's token must be at least 16 characters long.")
     stop(root)
-    server = _bind(address, port, _Share(root, archives, token))
+    server = _bind(address, port, _Share(root, archives, token, _byte_counts(sizes or {}), arrival))
     pid_file = os.path.join(root, PID_FILE)
     bound_port = server.server_address[1]
     ready_read, ready_write = os.pipe()

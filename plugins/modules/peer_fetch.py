@@ -66,7 +66,10 @@ options:
     type: str
     required: true
   timeout:
-    description: Seconds to wait for the connection and, after it, for each piece of data before giving up on the peer.
+    description:
+      - Seconds to wait for the connection and, after the answer's start, for each piece of data before giving up on the peer.
+      - The answer's start is waited for 5 seconds longer. A share that relays a file its host is still receiving answers only once
+        that host's own fetch has started, and gives up after its own O(airgap.docker.peer_share#module:arrival) seconds.
     type: int
     default: 30
 seealso:

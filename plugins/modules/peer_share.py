@@ -49,10 +49,27 @@ options:
   archives:
     description:
       - Archive paths relative to O(path) that may be served, each with its sidecar (the path plus C(.airgap.json)).
-      - A listed file that does not exist (yet) is answered with 404.
+      - A listed file that does not exist is answered with 404, at once unless it has a size in O(sizes).
     type: list
     elements: str
     default: []
+  sizes:
+    description:
+      - The size in bytes of listed archives that this host is still receiving. Such an archive is served while it
+        arrives (the fan-out's relay) - the share streams the temporary file that M(airgap.docker.peer_fetch) writes, as
+        it grows, and ends the answer early if that fetch gives up or stalls for 60 seconds. The receiver then keeps nothing.
+      - An archive with a size that is not here yet, or its sidecar, is waited for up to O(arrival) seconds (this host may start its own
+        fetch a little after the host downstream asks).
+      - An archive without a size here is served only once it is complete.
+    type: dict
+    default: {}
+  arrival:
+    description:
+      - Seconds to wait for an archive of O(sizes) that this host has not started receiving yet, or for its sidecar, before answering 404.
+      - Keep it at most the receivers' M(airgap.docker.peer_fetch) O(airgap.docker.peer_fetch#module:timeout); the role uses
+        C(migrate_fanout_timeout) for both.
+    type: int
+    default: 30
   address:
     description: The address to listen on, one of this host's own; peers connect to it. Required with O(state=present).
     type: str
@@ -76,6 +93,8 @@ EXAMPLES = r"""
   airgap.docker.peer_share:
     path: /var/tmp/airgap.docker/incoming
     archives: [images/app_1.4.tar.zst]
+    sizes:
+      images/app_1.4.tar.zst: 346917335
     address: "{{ ansible_host }}"
     token: "{{ run_token }}"
     lifetime: 3600
@@ -128,7 +147,7 @@ class PeerShareManager:
         if self.check_mode:
             return {"changed": True, "msg": "would serve %d archive(s) on %s" % (len(self.params["archives"]), self.params["address"])}
         served = peer_share.start(path, self.params["archives"], self.params["address"], self.params["port"],
-                                  self.params["token"], self.params["lifetime"])
+                                  self.params["token"], self.params["lifetime"], self.params["sizes"], self.params["arrival"])
         msg = "serving %d archive(s) on %s port %d" % (len(self.params["archives"]), served["address"], served["port"])
         return dict(served, changed=True, msg=msg)
 
@@ -139,6 +158,8 @@ def main():
             path=dict(type="path", required=True),
             state=dict(type="str", choices=["present", "absent"], default="present"),
             archives=dict(type="list", elements="str", default=[]),
+            sizes=dict(type="dict", default={}),
+            arrival=dict(type="int", default=30),
             address=dict(type="str"),
             port=dict(type="int", default=0),
             token=dict(type="str", no_log=True),

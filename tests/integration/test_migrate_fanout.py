@@ -14,10 +14,11 @@ import pytest
 from fleet_helper import FLEET_SH
 from migrate_scenario import FANOUT, TARGETS, archive_name, assert_ok
 
-# One seed (FANOUT): the controller sends to one host, which passes the archive on (round 1) to one
-# more; round 2 serves the third. Seeds go to the receivers in name order: tgt-classic first. The
+# One seed (FANOUT): the controller sends to the first receiver in the play's order (TARGETS), and
+# round 1 relays the archive along the others: tgt-classic > tgt-modern > tgt-containerd2. The
 # check/run/check/run of a fan-out is test_migrate_role's test_relay_to_both_engines_check_run_check_run.
 SEED = "tgt-classic"
+RELAYING = "tgt-modern"  # receives from the seed and passes on to tgt-containerd2, in round 1
 
 
 def fault(*args):
@@ -58,15 +59,17 @@ def test_hosts_that_cannot_reach_the_seed_get_the_archive_from_the_controller(sc
         assert scenario.target_fingerprint(host, app) is not None
     for host in TARGETS:
         if host != SEED:
-            # Tried the seed (the only holder) once, then the controller replaced it.
-            assert sources(run, host) == [("controller", None, (SEED,))], sources(run, host)
+            # Tried the seed (the only holder) once, then the controller replaced it. In a relay the
+            # last host was also failed by the one before it, which could not pass on what it never got.
+            expected = (SEED, RELAYING) if host == "tgt-containerd2" else (SEED,)
+            assert sources(run, host) == [("controller", None, expected)], sources(run, host)
             assert "from controller replacing %s" % SEED in run.output
     assert_nothing_left(fleet)
 
 
 def test_a_link_that_drops_mid_transfer_leaves_nothing_and_the_receiver_is_served_again(scenario, fleet, hosts, faults):
     app = scenario.image("1", random_bytes=2 * 1024 * 1024)
-    first_receiver = "tgt-containerd2"  # round 1: the seed passes it on to the next receiver in name order
+    first_receiver = RELAYING  # its link from the seed drops, and with it the relay to tgt-containerd2
     faults("cut-after", SEED, str(300 * 1024), first_receiver)
     # As an unprivileged login that becomes root: the shares and fetches run through sudo.
     run = scenario.relay([app], login="airgap-op", **FANOUT)
@@ -116,9 +119,10 @@ def test_a_peer_serving_a_tampered_copy_is_refused_and_the_receivers_recover(sce
 
 
 def test_each_serial_batch_fans_out_among_its_own_hosts(scenario):
-    """serial: 2 makes two batches, tgt-classic and tgt-containerd2 (the play's order), then tgt-modern."""
+    """serial: 2 makes two batches, tgt-classic and tgt-containerd2 (the play's order), then tgt-modern.
+    Without the relay: the holders pass the archive on once they hold it (the doubling rounds)."""
     app = scenario.image("1", random_bytes=64 * 1024)
-    run = scenario.relay([app], hosts="tgt-classic,tgt-containerd2,tgt-modern", serial=2, **FANOUT)
+    run = scenario.relay([app], hosts="tgt-classic,tgt-containerd2,tgt-modern", serial=2, **dict(FANOUT, migrate_fanout_relay=False))
     assert_ok(run, *TARGETS)
     assert sources(run, SEED) == [("controller", 0, ())]
     assert sources(run, "tgt-containerd2") == [(SEED, 1, ())]

@@ -91,3 +91,17 @@ def test_a_host_whose_share_failed_is_no_sender():
     found["h2"]["__migrate_round_pushed"] = {"results": [{"item": state["round"]["h2"][0], "bytes": 12}]}
     state = fanout.migrate_fanout_advance(state, found, batch, ARCHIVES, 1)
     assert {t["source"] for ts in state["round"].values() for t in ts} == {"h2"}
+
+
+def test_a_relay_keeps_to_the_plays_order_in_every_round():
+    found, batch = hostvars(5), ["h4", "h2", "h5", "h1", "h3"]
+    state = fanout.migrate_fanout_plan(found, batch, ARCHIVES, 1, True)
+    assert state["relay"] is True and state["rounds"] == 2 and list(state["round"]) == ["h4"]
+    found["h4"]["__migrate_round_pushed"] = {"results": [{"item": state["round"]["h4"][0], "bytes": 12}]}
+    state = fanout.migrate_fanout_advance(state, found, batch, ARCHIVES, 1)
+    assert {receiver: items[0]["source"] for receiver, items in state["round"].items()} == {"h2": "h4", "h5": "h2", "h1": "h5", "h3": "h1"}
+
+
+def test_relay_must_be_a_boolean():
+    with pytest.raises(AnsibleFilterError, match="migrate_fanout_plan expects relay to be true or false, not 'yes'"):
+        fanout.migrate_fanout_plan(hostvars(2), ["h1", "h2"], ARCHIVES, 1, "yes")

@@ -13,17 +13,21 @@ def hosts(count, paths=("a.tar",)):
     return {"h%02d" % i: list(paths) for i in range(1, count + 1)}
 
 
-def run_rounds(state, sizes, seeds=2, fail=lambda receiver, transfer: False, can_send=None):
-    """Apply next_round until it has nothing left, failing the transfers `fail` picks."""
+def run_rounds(state, sizes, seeds=2, fail=lambda receiver, transfer: False, can_send=None, relay=False):
+    """Apply next_round until it has nothing left, failing the transfers `fail` picks. With relay, a
+    receiver whose sender failed in the same round fails too, as it does on the wire."""
     number = 0
     while True:
-        transfers = fanout_plan.next_round(state, sizes, seeds, can_send)
+        transfers = fanout_plan.next_round(state, sizes, seeds, can_send, seeding=number == 0, relay=relay)
         if not transfers:
             return number
-        for receiver, items in transfers.items():
+        broken = set()
+        for receiver, items in transfers.items():  # in the play's order: a sender before its receivers
             for item in items:
-                kind = "failed" if fail(receiver, item) else "got"
-                state[receiver][kind].append(dict(item, round=number))
+                failed = fail(receiver, item) or (item["source"], item["path"]) in broken
+                if failed:
+                    broken.add((receiver, item["path"]))
+                state[receiver]["failed" if failed else "got"].append(dict(item, round=number))
         number += 1
 
 
@@ -127,3 +131,61 @@ def test_nothing_to_do_is_no_round():
 def test_an_archive_not_written_yet_has_no_size_or_checksums_in_check_mode():
     described = fanout_plan.with_details({"h1": [{"path": "new", "source": CONTROLLER}]}, [], {})
     assert described == {"h1": [{"path": "new", "source": CONTROLLER, "sha256": None, "size": None, "sidecar_sha256": None}]}
+
+
+@pytest.mark.parametrize("count, seeds", [(2, 1), (4, 1), (8, 1), (12, 1), (100, 1), (8, 2), (40, 3)])
+def test_a_relay_round_serves_every_host_whatever_the_fleet(count, seeds):
+    plan = fanout_plan.schedule(hosts(count), {"a.tar": 10}, seeds, relay=True)
+    assert plan["rounds"] == fanout_plan.ideal_rounds(count, seeds, relay=True) == 2
+    assert plan["controller_copies"] == seeds
+    assert sorted(plan["receipts"]) == sorted(hosts(count))
+
+
+def test_relay_chains_run_in_the_plays_order_and_a_host_sends_once():
+    order = ["h09", "h03", "h07", "h01", "h05", "h02", "h08", "h04", "h06"]
+    state = {name: {"needs": ["a.tar"], "got": [], "failed": []} for name in order}
+    state["h09"]["got"].append({"path": "a.tar", "source": CONTROLLER, "round": 0})
+    state["h03"]["got"].append({"path": "a.tar", "source": CONTROLLER, "round": 0})
+    transfers = fanout_plan.next_round(state, {"a.tar": 1}, 2, seeding=False, relay=True)
+    sources = {receiver: items[0]["source"] for receiver, items in transfers.items()}
+    # Two chains, growing in turn: h09 > h07 > h05 > h08 > h06 and h03 > h01 > h02 > h04.
+    assert sources == {"h07": "h09", "h01": "h03", "h05": "h07", "h02": "h01", "h08": "h05", "h04": "h02", "h06": "h08"}
+    for receiver, source in sources.items():
+        assert order.index(source) < order.index(receiver), (receiver, source)
+    assert len(set(sources.values())) == len(sources)
+
+
+def test_a_broken_link_fails_the_rest_of_its_chain_and_the_next_round_serves_them():
+    state = fresh(hosts(8))
+    # Round 1 is one chain, h01 > h02 > ... > h08; h03's first fetch fails.
+    rounds = run_rounds(state, {"a.tar": 1}, seeds=1, relay=True,
+                        fail=lambda receiver, item: receiver == "h03" and not state["h03"]["failed"])
+    assert [name for name, s in state.items() if s["failed"]] == ["h03", "h04", "h05", "h06", "h07", "h08"]
+    assert rounds == 3 and all(not fanout_plan.still_lacking(s) for s in state.values())
+    # Round 2 never asks a receiver's failed sender again.
+    for s in state.values():
+        assert not {f["source"] for f in s["failed"]} & {g["source"] for g in s["got"]}
+
+
+def test_in_a_relay_a_host_whose_share_did_not_start_ends_a_chain():
+    state = fresh(hosts(5))
+    state["h01"]["got"].append({"path": "a.tar", "source": CONTROLLER, "round": 0})
+    transfers = fanout_plan.next_round(state, {"a.tar": 1}, 1, can_send={"h01", "h03", "h04", "h05"}, seeding=False, relay=True)
+    sources = {receiver: items[0]["source"] for receiver, items in transfers.items()}
+    # The chain passes over h02, which could only take a sender before it in the play's order (h01,
+    # busy): Ansible may start h02's fetch before a later host's, which would then not be there yet.
+    assert sources == {"h03": "h01", "h04": "h03", "h05": "h04"}
+    for receiver, items in transfers.items():
+        state[receiver]["got"].extend(items)
+    assert fanout_plan.next_round(state, {"a.tar": 1}, 1, can_send={"h01", "h03", "h04", "h05"}, seeding=False,
+                                  relay=True) == {"h02": [{"path": "a.tar", "source": "h01"}]}
+
+
+def test_a_relay_round_moves_one_archive_into_each_host():
+    plan = fanout_plan.schedule(hosts(6, ("a.tar", "b.tar")), {"a.tar": 5, "b.tar": 3}, 1, relay=True)
+    per_round = {}
+    for receiver, receipts in plan["receipts"].items():
+        for r in receipts:
+            per_round.setdefault((receiver, r["round"]), []).append(r)
+    assert max(len(v) for v in per_round.values()) == 1
+    assert all(len(receipts) == 2 for receipts in plan["receipts"].values())

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from ansible_collections.airgap.docker.plugins.module_utils import peer_fetch, peer_share
+from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import AtomicFile
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, InvalidInput
 
 TOKEN = "t" * 32
@@ -166,3 +167,98 @@ def test_a_share_that_cannot_start_says_why(staged, address, token, error, messa
     with pytest.raises(error, match=message):
         peer_share.start(str(staged[0]), [ARCHIVE], address, 0, token, 60)
     assert peer_share.running(str(staged[0])) is None
+
+
+def relaying_share(tmp_path, payload, side):
+    """A share of a host that does not hold the archive yet, but will (its size is given)."""
+    root = tmp_path / "relay"
+    (root / "images").mkdir(parents=True)
+    served = peer_share.start(str(root), [ARCHIVE], "127.0.0.1", 0, TOKEN, 60, sizes={ARCHIVE: len(payload)})
+    return root, served
+
+
+def write_slowly(root, payload, side, give_up_after=None, delay=0.0):
+    """What peer_fetch does on the relaying host: the archive into an AtomicFile, in pieces, then
+    its sidecar; or (give_up_after) the archive's first bytes, then it gives up."""
+    time.sleep(delay)
+    archive = AtomicFile(str(root / ARCHIVE), mode=0o600)
+    for start in range(0, len(payload), 50_000):
+        if give_up_after is not None and start >= give_up_after:
+            time.sleep(0.3)
+            archive.abort()
+            return
+        archive.file.write(payload[start:start + 50_000])
+        archive.file.flush()
+        time.sleep(0.05)
+    sidecar = AtomicFile(str(root / SIDECAR), mode=0o600)
+    sidecar.file.write(side)
+    time.sleep(0.2)
+    archive.commit()
+    sidecar.commit()
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.5])
+def test_a_relaying_share_passes_the_archive_on_as_it_arrives(staged, tmp_path, delay):
+    _root, payload, side, dest = staged
+    root, served = relaying_share(tmp_path, payload, side)
+    writer = threading.Thread(target=write_slowly, args=(root, payload, side), kwargs={"delay": delay})
+    try:
+        started = time.monotonic()
+        writer.start()
+        done = fetch(served, dest, payload, side)
+        # The copy ends with the writer's last piece, not a whole transfer after it.
+        assert time.monotonic() - started < delay + 0.05 * 6 + 2
+        writer.join()
+    finally:
+        peer_share.stop(str(root))
+    assert done["bytes"] == len(payload) + len(side)
+    assert dest.read_bytes() == payload and (dest.parent / "app.tar.airgap.json").read_bytes() == side
+
+
+def test_a_relay_whose_writer_gives_up_ends_early_and_nothing_is_kept(staged, tmp_path):
+    _root, payload, side, dest = staged
+    root, served = relaying_share(tmp_path, payload, side)
+    writer = threading.Thread(target=write_slowly, args=(root, payload, side), kwargs={"give_up_after": 100_000})
+    try:
+        writer.start()
+        with pytest.raises(peer_fetch.PeerError, match=r"stopped sending images/app\.tar after 97\.7 KiB of 293\.0 KiB"):
+            fetch(served, dest, payload, side)
+        writer.join()
+    finally:
+        peer_share.stop(str(root))
+    assert os.listdir(dest.parent) == []
+
+
+def test_a_relaying_share_does_not_wait_for_what_it_was_given_no_size(staged, tmp_path):
+    _root, payload, side, dest = staged
+    root = tmp_path / "plain"
+    (root / "images").mkdir(parents=True)
+    served = peer_share.start(str(root), [ARCHIVE], "127.0.0.1", 0, TOKEN, 60)
+    try:
+        started = time.monotonic()
+        with pytest.raises(peer_fetch.PeerError, match="answered 404"):
+            fetch(served, dest, payload, side)
+        assert time.monotonic() - started < 1
+    finally:
+        peer_share.stop(str(root))
+
+
+def test_sizes_must_be_whole_numbers_of_bytes(staged):
+    with pytest.raises(InvalidInput, match=r"The size of images/app\.tar must be a whole number of bytes, not 'x'"):
+        peer_share.start(str(staged[0]), [ARCHIVE], "127.0.0.1", 0, TOKEN, 60, sizes={ARCHIVE: "x"})
+    assert peer_share.running(str(staged[0])) is None
+
+
+def test_a_relayed_archive_that_never_comes_is_answered_404_after_the_wait(staged, tmp_path):
+    _root, payload, side, dest = staged
+    root = tmp_path / "late"
+    (root / "images").mkdir(parents=True)
+    served = peer_share.start(str(root), [ARCHIVE], "127.0.0.1", 0, TOKEN, 60, sizes={ARCHIVE: len(payload)}, arrival=1)
+    try:
+        started = time.monotonic()
+        with pytest.raises(peer_fetch.PeerError, match="answered 404"):
+            fetch(served, dest, payload, side, timeout=1)
+        assert 1 <= time.monotonic() - started < 3
+    finally:
+        peer_share.stop(str(root))
+    assert os.listdir(dest.parent) == []
