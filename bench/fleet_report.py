@@ -473,7 +473,10 @@ def chart(results, path):
 
     figure, (wall, egress, phases) = plt.subplots(1, 3, figsize=(17, 6), gridspec_kw={"width_ratios": [1, 1, 1.6]})
     colors = {"star": "#868e96", "fanout": "#2b8a3e"}
-    names = {"star": "star (migrate_fanout: false)", "fanout": "fan-out (2 seeds)"}
+    role_vars = results.get("role_vars") or {}
+    names = {"star": "star (migrate_fanout: false)",
+             "fanout": "fan-out (%s seed(s), %s)" % (role_vars.get("migrate_fanout_seeds", 2),
+                                                     "relay" if role_vars.get("migrate_fanout_relay") else "doubling rounds")}
     for mode in ("star", "fanout"):
         cases = sorted((c for c in results["cases"] if c["mode"] == mode), key=lambda c: c["n"])
         if not cases:
