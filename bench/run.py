@@ -13,6 +13,7 @@ every case once on a small image, so the benchmark cannot rot; the test suite ru
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import platform
@@ -54,12 +55,16 @@ def bench_venv(path):
     """A virtualenv with the comparison tools: the `ansible` package (community.docker), the
     Docker SDK and zstandard for our modules, matplotlib for the chart."""
     python = path / "bin/python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-    probe = "import ansible_collections.community.docker, docker, zstandard, matplotlib"
-    if subprocess.run([str(python), "-c", probe], capture_output=True, check=False).returncode:
-        subprocess.run([str(path / "bin/pip"), "install", "-q", "--disable-pip-version-check", "ansible", "docker>=7",
-                        "zstandard", "matplotlib"], check=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Two runs may start at once (the smoke tests of both integration sessions): one builds, the other waits.
+    with open(path.parent / (path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not python.exists():
+            subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
+        probe = "import ansible_collections.community.docker, docker, zstandard, matplotlib"
+        if subprocess.run([str(python), "-c", probe], capture_output=True, check=False).returncode:
+            subprocess.run([str(path / "bin/pip"), "install", "-q", "--disable-pip-version-check", "ansible", "docker>=7",
+                            "zstandard", "matplotlib"], check=True)
     return path
 
 
