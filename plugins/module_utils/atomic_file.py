@@ -133,15 +133,15 @@ def live_partial(path: str) -> int | None:
     directory, names = partial_files(path)
     for name in reversed(names):
         try:
-            fd = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(os.path.join(directory, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except OSError:
-            if stat_module.S_ISREG(os.fstat(fd).st_mode):
+        if stat_module.S_ISREG(os.fstat(fd).st_mode):  # not a FIFO or device planted under the name
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError:
                 return fd  # locked: its writer is alive
-        os.close(fd)  # closing drops the shared lock this test took on a dead writer's file
+        os.close(fd)  # also drops the shared lock this probe took on a dead writer's file
     return None
 
 

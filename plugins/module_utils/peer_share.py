@@ -76,14 +76,12 @@ class _Share:
         return scheme == "Bearer" and hmac.compare_digest(given.strip().encode("utf-8"), self.token)
 
     def open(self, relative: str) -> int | None:
-        """A descriptor for a listed regular file under the root, never through a symbolic link."""
-        if relative not in self.files:
-            return None
-        path = os.path.join(self.root, relative)
-        if os.path.realpath(os.path.dirname(path)) != os.path.dirname(path):
+        """A descriptor for a listed regular file under the root, never through a symbolic link (nor
+        blocking on a FIFO planted under the name)."""
+        if relative not in self.files or not self._inside(relative):
             return None
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            fd = os.open(os.path.join(self.root, relative), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
             return None
         if not os.path.stat.S_ISREG(os.fstat(fd).st_mode):
@@ -112,6 +110,7 @@ class _Share:
             time.sleep(POLL_SECONDS)
 
     def _inside(self, relative: str) -> bool:
+        """Whether the file's directory is under the root with no symbolic link on the way."""
         directory = os.path.dirname(os.path.join(self.root, relative))
         return os.path.realpath(directory) == directory
 

@@ -262,3 +262,24 @@ def test_a_relayed_archive_that_never_comes_is_answered_404_after_the_wait(stage
     finally:
         peer_share.stop(str(root))
     assert os.listdir(dest.parent) == []
+
+
+def test_a_fifo_planted_under_a_listed_name_or_a_partial_name_is_not_served_and_holds_nothing(staged, tmp_path):
+    _root, payload, side, dest = staged
+    root = tmp_path / "planted"
+    (root / "images").mkdir(parents=True)
+    os.mkfifo(root / SIDECAR)
+    os.mkfifo(root / "images" / ".app.tar.abc123.partial")
+    served = peer_share.start(str(root), [ARCHIVE], "127.0.0.1", 0, TOKEN, 60, sizes={ARCHIVE: len(payload)}, arrival=1)
+    try:
+        started = time.monotonic()
+        with pytest.raises(peer_fetch.PeerError, match="answered 404"):
+            fetch(served, dest, payload, side, timeout=1)
+        assert time.monotonic() - started < 3  # the waits end; no open() blocked on a FIFO
+        os.mkfifo(root / ARCHIVE)
+        plain = peer_share.start(str(root), [ARCHIVE], "127.0.0.1", 0, TOKEN, 60)
+        with pytest.raises(peer_fetch.PeerError, match="answered 404"):
+            fetch(plain, dest, payload, side, timeout=1)
+    finally:
+        peer_share.stop(str(root))
+    assert os.listdir(dest.parent) == []
