@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/integration"
 
 import yaml
 from fleet_report import case_figures, parse_rate, phase_seconds, play_end, slowest_tasks, timeline, transfer_seconds, transfers, write_reports
-from run import bench_venv, install_collection, machine_facts
+from run import install_collection, machine_facts, run_in_bench_venv
 from workload import build_context, build_image, build_version
 
 BENCH = Path(__file__).resolve().parent
@@ -457,11 +457,7 @@ def delta_run(bench, hosts, base, v1, v2, work):
 
 
 def main():
-    venv = bench_venv(REPO / ".cache/bench-venv")
-    if Path(sys.prefix).resolve() != venv.resolve():
-        # ansible-playbook, the Docker SDK and matplotlib of the benchmark's own virtualenv (bench/run.py's).
-        python = str(venv / "bin/python")
-        os.execv(python, [python, __file__, *sys.argv[1:]])
+    venv = run_in_bench_venv(__file__)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="4,8,12", help="target host counts N (default 4,8,12); the fleet gets max + 1 hosts")
     parser.add_argument("--image-mib", type=int, default=1024, help="size of the image's files in MiB (default 1024)")

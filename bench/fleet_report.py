@@ -12,6 +12,8 @@ import re
 import statistics
 from pathlib import Path
 
+from report import write_files
+
 MIB = 1 << 20
 
 # Phases of a run of the migrate role, from the names of its tasks (roles/migrate/tasks).
@@ -516,14 +518,7 @@ def chart(results, path):
 
 
 def write_reports(results, directory):
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "fleet.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    (directory / "fleet.md").write_text(markdown(results))
-    try:
-        chart(results, directory / "fleet.png")
-    except ImportError:
-        print("matplotlib is not installed here; no chart")
+    write_files(results, directory, "fleet", markdown, chart)
 
 
 if __name__ == "__main__":

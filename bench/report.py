@@ -340,12 +340,17 @@ def chart(results, path):
     plt.close(figure)
 
 
-def write_reports(results, directory):
+def write_files(results, directory, stem, to_markdown, to_chart):
+    """directory/stem.json (the raw results), stem.md and, where matplotlib is installed, stem.png."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "latest.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    (directory / "latest.md").write_text(markdown(results) + "\n")
+    (directory / (stem + ".json")).write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+    (directory / (stem + ".md")).write_text(to_markdown(results).rstrip("\n") + "\n")
     try:
-        chart(results, directory / "latest.png")
+        to_chart(results, directory / (stem + ".png"))
     except ImportError:
         print("matplotlib is not installed here; no chart")
+
+
+def write_reports(results, directory):
+    write_files(results, directory, "latest", markdown, chart)

@@ -68,6 +68,16 @@ def bench_venv(path):
     return path
 
 
+def run_in_bench_venv(script):
+    """Go on in the benchmark's own virtualenv (made first if need be): the comparison tools'
+    Python, with ansible, community.docker, the Docker SDK and matplotlib. Returns its path."""
+    venv = bench_venv(REPO / ".cache/bench-venv")
+    if Path(sys.prefix).resolve() != venv.resolve():
+        python = str(venv / "bin/python")
+        os.execv(python, [python, script, *sys.argv[1:]])
+    return venv
+
+
 def install_collection(work):
     target = work / "collections"
     shutil.rmtree(target, ignore_errors=True)
@@ -231,11 +241,7 @@ def keep_previous(results, path, ran_suite, ran_delta):
 
 
 def main():
-    venv = bench_venv(REPO / ".cache/bench-venv")
-    if Path(sys.prefix).resolve() != venv.resolve():
-        # Everything runs with the comparison tools' own Python (ansible, community.docker, matplotlib).
-        python = str(venv / "bin/python")
-        os.execv(python, [python, __file__, *sys.argv[1:]])
+    venv = run_in_bench_venv(__file__)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="1G", help="image size, e.g. 1G or 256M (default 1G)")
     parser.add_argument("--rounds", type=int, default=3, help="recorded rounds per case (default 3)")
