@@ -60,8 +60,9 @@ def next_round(hosts: Mapping[str, Mapping[str, Any]], sizes: Mapping[str, int],
     whose share runs (all when None); the others only receive. seeding: whether the controller may
     send (round 0); later rounds are peer to peer, and the controller sends what is left at the end.
     relay: a receiver of this round that can send passes the archive on as it arrives (chains).
-    Chains follow the order of `hosts` (the play's): each receiver's sender comes before it, so
-    Ansible starts the sender's fetch first also when it runs fewer forks than there are hosts.
+    Hosts are taken in the order of `hosts` (the play's). A relay's chains follow it: each
+    receiver's sender comes before it, so Ansible starts the sender's fetch first also when it runs
+    fewer forks than there are hosts.
     """
     senders = set(hosts) if can_send is None else set(can_send)
     held = {name: _held(host) for name, host in hosts.items()}
@@ -71,7 +72,7 @@ def next_round(hosts: Mapping[str, Mapping[str, Any]], sizes: Mapping[str, int],
     receiving: set = set()
     transfers: dict = {}
     paths = sorted({p for host in hosts.values() for p in host.get("needs") or []}, key=lambda p: (-sizes.get(p, 0), p))
-    names = list(hosts) if relay else sorted(hosts)
+    names = list(hosts)  # the play's order
     position = {name: index for index, name in enumerate(names)}
     for path in paths:
         lacking = [n for n in names if path in (hosts[n].get("needs") or []) and path not in held[n]]
