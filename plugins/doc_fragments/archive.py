@@ -30,11 +30,33 @@ options:
     description:
       - The SHA-256 the archive file must have, as V(sha256:<hex>) or 64 hex digits. Used when loading or importing,
         ignored when writing, except that M(airgap.docker.image_archive) checks the O(airgap.docker.image_archive#module:from_archive)
-        input against it.
+        input against it. For an archive held as parts (see O(split_size)), the SHA-256 of the whole archive, the parts
+        joined.
+      - With O(airgap.docker.image_archive#module:state=inspected) it is only compared. Whether the archive has it is returned
+        as RV(airgap.docker.image_archive#module:verified), and a mismatch is no failure.
       - The module fails before the engine keeps anything when the archive does not match, at once when its sidecar
         records another checksum and otherwise while streaming it to the engine.
       - Give it when the expected checksum comes from a trusted source, such as a signed bundle manifest, rather than
         from the sidecar that travels with the archive.
+    type: str
+  split_size:
+    description:
+      - When writing the archive (O(airgap.docker.image_archive#module:state=saved),
+        O(airgap.docker.container_archive#module:state=exported)), hold an archive larger than this as numbered parts of
+        at most this size, for media or links with a file size limit. An archive that fits stays one file.
+      - Bytes, or a number with V(K), V(M), V(G) or V(T) (powers of 1024), for example V(4095M) for FAT32, whose largest
+        file is 4 GiB - 1 byte. At least V(1M), and at most 999 parts. With V(0) or no value the archive is one file, whatever its size.
+      - An archive C(x.tar.zst) of S bytes split at P bytes is held as C(x.tar.zst.part001), C(x.tar.zst.part002), ...,
+        every part P bytes but the last, which holds the rest. This is what
+        C(split -b P -d -a 3 --numeric-suffixes=1 x.tar.zst x.tar.zst.part) makes of the whole archive, and
+        C(cat x.tar.zst.part??? > x.tar.zst) joins them again. The sidecar stays C(x.tar.zst.airgap.json); it records the
+        whole archive's size and sha256 and each part's name, size and sha256.
+      - The parts are written while the archive streams, each into a temporary file, and put in place only when the whole
+        archive was written; the files of an earlier layout that the new one does not use are removed.
+      - An archive that is up to date but held as other files (another O(split_size), or none) is laid out again from its
+        own bytes, checked against its sha256, without the engine.
+      - Reading needs no option. O(path) may name the archive, whose parts are then found next to it, or its first part
+        C(x.tar.zst.part001). A whole file at O(path) is read rather than parts beside it.
     type: str
 notes:
   - Next to the archive the module writes a small metadata file, C(<path>.airgap.json) (the sidecar), with the
@@ -50,4 +72,8 @@ notes:
   - Archives are written to a temporary file in the same directory, flushed to disk and renamed into place, so an
     interrupted run leaves the previous archive as it was. A run killed outright (SIGKILL) leaves its temporary file
     C(.NAME.XXXX.partial); the next run on the same path removes it, and never the file of a run still writing.
+  - An archive held as parts (O(split_size)) is read as one stream, its parts in order. Before anything is read, every
+    part must be there, with the sizes of one split and, when a sidecar records them, its sizes; a missing part is named.
+    A part that is damaged, or belongs to another archive, fails the checksum of the whole archive while it streams, before
+    the engine keeps anything, and is named when the sidecar records the parts' sha256.
 """

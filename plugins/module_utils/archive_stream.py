@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
 from ansible_collections.airgap.docker.plugins.module_utils import compression
+from ansible_collections.airgap.docker.plugins.module_utils.archive_files import OpenedArchive, archive_stat
 from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import AtomicFile, fsync_directory
 from ansible_collections.airgap.docker.plugins.module_utils.checksums import HashingReader, HashingWriter
 from ansible_collections.airgap.docker.plugins.module_utils.disk_space import check_free_space
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, os_error
-from ansible_collections.airgap.docker.plugins.module_utils.file_access import check_writable_directory, open_for_reading
+from ansible_collections.airgap.docker.plugins.module_utils.file_access import check_writable_directory
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import remove as remove_sidecar
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import write as write_sidecar
+from ansible_collections.airgap.docker.plugins.module_utils.split_target import SplitTarget
 from ansible_collections.airgap.docker.plugins.module_utils.streaming import prefetch, read_chunks
 from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import same_file
 
@@ -42,9 +44,11 @@ class Transfer:
     archive_size: int = 0
     archive_sha256: str = None
     seconds: float = 0.0
-    # fstat of the file read, when it was the same before and after reading: what was
-    # verified is then exactly this file, and may be remembered under its identity.
+    # fstat of the file read (a PartsStat for a split archive), when it was the same before and
+    # after reading: what was verified is then exactly this file, and may be remembered under its identity.
     file_stat: os.stat_result = None
+    # [{"name", "size", "sha256"}] of the parts of a split archive read; [] for a whole file.
+    parts: list = field(default_factory=list)
 
 
 class _Discard:
@@ -58,9 +62,9 @@ class _Discard:
 
 
 def sniff_compression(path: str) -> str:
-    """The compression of an existing file, from its first bytes, never from its name."""
-    with open_for_reading(path) as handle:
-        head = handle.read(512)
+    """The compression of an existing archive (whole or split), from its first bytes, never from its name."""
+    with OpenedArchive(path) as opened:
+        head = opened.reader.read(512)
     kind = compression.detect(head)
     if kind is None:
         if not head:
@@ -71,11 +75,13 @@ def sniff_compression(path: str) -> str:
 
 
 def write_archive(blocks: Iterable[bytes], path: str, kind: str, level: int | None, estimated_size: int,
-                  observe: Callable[[bytes | None], None], write: bool = True) -> tuple[AtomicFile | None, Transfer]:
-    """Compress the tar `blocks` into a temporary file beside path; observe(block) sees each
-    uncompressed block (and may raise to abort). With write=False only hash (check mode).
+                  observe: Callable[[bytes | None], None], write: bool = True,
+                  split_size: int | None = None) -> tuple[SplitTarget | None, Transfer]:
+    """Compress the tar `blocks` into a temporary file beside path, or temporary parts once the
+    archive outgrows split_size; observe(block) sees each uncompressed block (and may raise to
+    abort). With write=False only hash (check mode).
 
-    Returns (AtomicFile or None, Transfer); the caller commits or aborts the file.
+    Returns (SplitTarget or None, Transfer); the caller commits or aborts the files.
     """
     started = time.monotonic()
     target = None
@@ -83,7 +89,7 @@ def write_archive(blocks: Iterable[bytes], path: str, kind: str, level: int | No
         check_writable_directory(path)
         share = 1.0 if kind == compression.NONE else COMPRESSED_SPACE_SHARE
         check_free_space(os.path.dirname(os.path.abspath(path)), int(estimated_size * share), "the archive")
-        target = AtomicFile(path)
+        target = SplitTarget(path, split_size)
     try:
         hashing = HashingWriter(target.file if target else _Discard())
         writer = compression.open_writer(hashing, kind, level)
@@ -104,7 +110,8 @@ def write_archive(blocks: Iterable[bytes], path: str, kind: str, level: int | No
         if target:
             target.abort()
         raise
-    return target, Transfer(tar_size, hashing.count, hashing.sha256.hexdigest(), round(time.monotonic() - started, 3))
+    return target, Transfer(tar_size, hashing.count, hashing.sha256.hexdigest(), round(time.monotonic() - started, 3),
+                            parts=target.records() if target else [])
 
 
 def read_archive(path: str, observe: Callable[[bytes | None], None]) -> Transfer:
@@ -112,9 +119,8 @@ def read_archive(path: str, observe: Callable[[bytes | None], None]) -> Transfer
     observe(None) the end. Returns Transfer (archive_sha256 of the whole file)."""
     kind = sniff_compression(path)
     started = time.monotonic()
-    with open_for_reading(path) as raw:
-        before = os.fstat(raw.fileno())
-        hashing = HashingReader(raw)
+    with OpenedArchive(path) as opened:
+        hashing = HashingReader(opened.reader)
         size = 0
         try:
             for block in prefetch(read_chunks(compression.open_reader(hashing, kind))):
@@ -122,29 +128,42 @@ def read_archive(path: str, observe: Callable[[bytes | None], None]) -> Transfer
                 observe(block)
             observe(None)
         except ArchiveError as exc:
+            damaged = opened.damaged_part()
+            if damaged:
+                raise ChecksumMismatch(damaged + ".")
+            if isinstance(exc, ChecksumMismatch):
+                raise
             raise ArchiveError("%s: %s" % (path, exc.msg))
         except OSError as exc:
             raise os_error(exc, path, "reading")
-        after = os.fstat(raw.fileno())
+        after = opened.stat_after()
     return Transfer(size, hashing.count, hashing.sha256.hexdigest(), round(time.monotonic() - started, 3),
-                    file_stat=after if same_file(before, after) else None)
+                    file_stat=after if same_file(opened.stat_before, after) else None, parts=opened.parts())
 
 
-def commit_archive(target: AtomicFile, path: str, make_sidecar: Callable[[os.stat_result], dict]) -> os.stat_result:
-    """Put a finished temp archive in place together with its sidecar.
+def commit_archive(target: SplitTarget | AtomicFile, path: str, make_sidecar: Callable[[os.stat_result], dict]) -> os.stat_result:
+    """Put a finished temp archive (whole or split) in place together with its sidecar.
 
     The old sidecar goes first, so no moment pairs an archive with a sidecar describing
-    another one; make_sidecar(stat) builds the new sidecar from the final file's stat.
+    another one; make_sidecar(stat) builds the new sidecar from the final files' stat (a
+    PartsStat when split), and the parts are recorded in its `archive` (the same dict, so a
+    caller that keeps the document has them too). Returns that stat.
     """
     try:
         remove_sidecar(path)
         target.commit()
-        write_sidecar(path, make_sidecar(os.stat(path)))
+        stat = archive_stat(path)
+        document = make_sidecar(stat)
+        parts = target.records() if isinstance(target, SplitTarget) else []
+        document["archive"].pop("parts", None)
+        if parts:
+            document["archive"]["parts"] = parts
+        write_sidecar(path, document)
         fsync_directory(os.path.dirname(os.path.abspath(path)))
     except OSError as exc:
         target.abort()
         raise os_error(exc, path, "replacing")
-    return os.stat(path)
+    return stat
 
 
 def held_back(blocks: Iterable[bytes], verify: Callable[[], None]) -> Iterator[bytes]:
@@ -205,9 +224,8 @@ def stream_into_engine(engine, path: str, kind: str, make_body: Callable, verb: 
     change while it was read, else None).
     """
     started = time.monotonic()
-    raw = open_for_reading(path)
-    before = os.fstat(raw.fileno())
-    hashing = HashingReader(raw)
+    opened = OpenedArchive(path)
+    hashing = HashingReader(opened.reader)
     sent = [0]
 
     def counted(body):
@@ -218,15 +236,18 @@ def stream_into_engine(engine, path: str, kind: str, make_body: Callable, verb: 
     try:
         body = make_body(read_chunks(compression.open_reader(hashing, kind)), hashing)
         messages = engine.load(prefetch(counted(body)), platform)
-        after = os.fstat(raw.fileno())
-    except ChecksumMismatch:
-        raise
+        after = opened.stat_after()
     except ArchiveError as exc:
+        damaged = opened.damaged_part()
+        if damaged:
+            raise ChecksumMismatch("%s; nothing was %s." % (damaged, verb))
+        if isinstance(exc, ChecksumMismatch):
+            raise
         raise ArchiveError("%s: %s; nothing was %s." % (path, exc.msg.rstrip("."), verb))
     except OSError as exc:
         raise os_error(exc, path, "reading")
     finally:
-        raw.close()
+        opened.close()
     stats = {"bytes_to_engine": sent[0], "archive_bytes_read": hashing.count, "archive_sha256": hashing.sha256.hexdigest(),
-             "transfer_seconds": round(time.monotonic() - started, 3)}
-    return messages, stats, (after if same_file(before, after) else None)
+             "transfer_seconds": round(time.monotonic() - started, 3), "parts": opened.parts()}
+    return messages, stats, (after if same_file(opened.stat_before, after) else None)

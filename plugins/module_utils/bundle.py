@@ -9,6 +9,8 @@
     SHA256SUMS             `sha256sum -c` input for every file above except itself and the signature
     images/<name>.tar.zst  one image archive per requested image, with its sidecar <name>.tar.zst.airgap.json
     containers/<name>.tar.zst  one filesystem snapshot per container, with its sidecar
+    <archive>.part001 ...  instead of <archive>, when the bundle was packed with a split size smaller
+                           than the archive (see archive_parts)
 
 Everything in it is derived from the archives' content only (no packing time, no file times,
 sorted keys and entries), so packing the same images twice gives byte-identical files.
@@ -21,7 +23,7 @@ import json
 import os
 import posixpath
 
-from ansible_collections.airgap.docker.plugins.module_utils import container_image
+from ansible_collections.airgap.docker.plugins.module_utils import archive_parts, container_image
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
 from ansible_collections.airgap.docker.plugins.module_utils.constants import KIND_CONTAINER, KIND_IMAGES
 from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, ChecksumMismatch, InvalidInput
@@ -34,7 +36,10 @@ SCHEMA = 1
 # A bundle with thin archives (entries with delta_of) is schema 2, so that a collection that does not
 # know thin archives refuses it instead of delivering them as if they were whole.
 SCHEMA_WITH_DELTAS = 2
-READABLE_SCHEMAS = (SCHEMA, SCHEMA_WITH_DELTAS)
+# A bundle with archives held as parts is schema 3: a collection that does not know parts would look
+# for the whole files and fail without saying why.
+SCHEMA_WITH_PARTS = 3
+READABLE_SCHEMAS = (SCHEMA, SCHEMA_WITH_DELTAS, SCHEMA_WITH_PARTS)
 KIND = "airgap.docker/bundle"
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.json.sig"
@@ -73,7 +78,9 @@ def normalized_sidecar(document) -> dict:
             isinstance(i, dict) and _is_list_of(i.get("tags") or [], str) for i in images):
         raise InvalidInput("An archive's sidecar does not have the shape of an airgap.docker sidecar of schema %d." % SIDECAR_SCHEMA)
     normal = json.loads(json.dumps(document))
-    normal["archive"] = {k: v for k, v in (normal.get("archive") or {}).items() if k != "mtime_ns"}
+    # The parts a module split the file into are a matter of the medium, not of the archive: the
+    # manifest records the bundle's own layout.
+    normal["archive"] = {k: v for k, v in (normal.get("archive") or {}).items() if k not in ("mtime_ns", "parts")}
     for image in normal.get("images") or []:
         image.pop("engine_id", None)
     for key in ("size", "sha256"):
@@ -85,7 +92,8 @@ def normalized_sidecar(document) -> dict:
 def archive_entry(path: str, sidecar_document: dict, image_name: str | None = None,
                   delta_of: str | None = None) -> tuple[dict, bytes]:
     """(manifest entry, sidecar bytes) for one archive of the bundle; delta_of names the full archive
-    a thin one stands for (it need not be in the bundle)."""
+    a thin one stands for (it need not be in the bundle). An archive held as parts gets its `parts`
+    from with_parts()."""
     path = safe_relative_path(path)
     normal = normalized_sidecar(sidecar_document)
     sidecar_bytes = encode(normal)
@@ -117,6 +125,22 @@ def archive_entry(path: str, sidecar_document: dict, image_name: str | None = No
     return entry, sidecar_bytes
 
 
+def with_parts(entry: dict, parts: list[dict] | None) -> dict:
+    """The entry with the parts ({"path", "size", "sha256"}) its archive is held as, or without any."""
+    entry = dict(entry)
+    entry.pop("parts", None)
+    if parts:
+        entry["parts"] = [{"path": p["path"], "size": p["size"], "sha256": p["sha256"]} for p in parts]
+    return entry
+
+
+def files_of(entry: dict) -> list[tuple[str, int, str]]:
+    """[(path, size, sha256)] of the files that hold the entry's archive: its parts, or the archive."""
+    if entry.get("parts"):
+        return [(p["path"], p["size"], p["sha256"]) for p in entry["parts"]]
+    return [(entry["path"], entry["size"], entry["sha256"])]
+
+
 def _image_record(image):
     record = ArchiveImage.from_dict(image).to_dict()
     record["tags"] = sorted(record.get("tags") or [])
@@ -141,8 +165,13 @@ def build_manifest(entries: list[dict], source: dict | None) -> dict:
     source = dict(source or {})
     if len(engines) == 1:
         source["engine"] = json.loads(engines.pop())
+    schema = SCHEMA
+    if any(e.get("parts") for e in entries):
+        schema = SCHEMA_WITH_PARTS
+    elif any(e.get("delta_of") for e in entries):
+        schema = SCHEMA_WITH_DELTAS
     return {
-        "schema": SCHEMA_WITH_DELTAS if any(e.get("delta_of") for e in entries) else SCHEMA,
+        "schema": schema,
         "kind": KIND,
         "created": max(created, key=normalize_created) if created else None,
         "source": source,
@@ -151,10 +180,11 @@ def build_manifest(entries: list[dict], source: dict | None) -> dict:
 
 
 def render_sums(manifest: dict, manifest_bytes: bytes) -> bytes:
-    """SHA256SUMS for the manifest, every archive and every sidecar, sorted by path."""
+    """SHA256SUMS for the manifest, every archive (or each of its parts) and every sidecar, sorted by path."""
     lines = {MANIFEST: sha256_bytes(manifest_bytes)}
     for entry in manifest["archives"]:
-        lines[entry["path"]] = entry["sha256"]
+        for path, _size, digest in files_of(entry):
+            lines[path] = digest
         lines[entry["sidecar"]["path"]] = entry["sidecar"]["sha256"]
     return "".join("%s  %s\n" % (lines[path], path) for path in sorted(lines)).encode("utf-8")
 
@@ -223,8 +253,8 @@ def check_manifest(manifest, where: str) -> None:
         raise ArchiveError("%s is not an airgap.docker bundle manifest." % where)
     schema = manifest.get("schema")
     if isinstance(schema, bool) or schema not in READABLE_SCHEMAS:
-        raise ArchiveError("%s has bundle schema %r; this collection reads schemas %s." % (
-            where, schema, " and ".join(str(v) for v in READABLE_SCHEMAS)))
+        raise ArchiveError("%s has bundle schema %r; this collection reads schemas %s and %d." % (
+            where, schema, ", ".join(str(v) for v in READABLE_SCHEMAS[:-1]), READABLE_SCHEMAS[-1]))
     _check_depth(manifest, where)
     shape = _Shape(where)
     shape.optional(manifest, "created", str, "")
@@ -259,6 +289,8 @@ def _check_entry(shape, entry, at):
     if shape.path(sidecar, "path", at + ".sidecar") != path + SUFFIX:
         shape.fail(at + ".sidecar.path", "is not %s" % (path + SUFFIX))
     shape.sha256(sidecar, "sha256", at + ".sidecar")
+    if "parts" in entry:
+        _check_parts(shape, entry, at)
     if "delta_of" in entry:
         if entry["kind"] != KIND_IMAGES:
             shape.fail(at + ".delta_of", "is set on a container archive")
@@ -268,6 +300,24 @@ def _check_entry(shape, entry, at):
         _check_image(shape, image, "%s.images[%d]" % (at, index))
     if entry["kind"] == KIND_CONTAINER and (len(images) != 1 or not images[0].get("tags")):
         shape.fail(at + ".images", "does not name the one image the container archive becomes")
+
+
+def _check_parts(shape, entry, at):
+    """Parts named <path>.part001, .part002, ... in order, each with a size and a sha256, laid out as
+    archive_parts.plan() lays them out and adding up to the archive's size."""
+    parts = shape.required(entry, "parts", list, at)
+    for index, part in enumerate(parts):
+        where = "%s.parts[%d]" % (at, index)
+        if not isinstance(part, dict):
+            shape.fail(where, "is not an object")
+        if shape.path(part, "path", where) != archive_parts.part_name(entry["path"], index + 1):
+            shape.fail(where + ".path", "is not %s" % archive_parts.part_name(entry["path"], index + 1))
+        if not _is_count(part.get("size")):
+            shape.fail(where + ".size", "is not a whole number of zero or more")
+        shape.sha256(part, "sha256", where)
+    if not archive_parts.is_layout([p["size"] for p in parts], entry["size"]):
+        shape.fail(at + ".parts", "are not parts of one size but the last, at least two and at most %d, adding up to %d bytes"
+                   % (archive_parts.MAX_PARTS, entry["size"]))
 
 
 def _check_image(shape, image, at):
@@ -354,7 +404,7 @@ def listed_files(manifest: dict | None) -> set[str]:
         return set()
     files = set()
     for entry in manifest.get("archives") or []:
-        files.add(entry["path"])
+        files.update(path for path, _size, _digest in files_of(entry))
         files.add(entry["sidecar"]["path"])
     return files
 
@@ -437,3 +487,27 @@ def ensure_directories(bundle_dir: str) -> None:
             pass
         except FileNotFoundError:
             os.makedirs(directory, 0o700)
+
+
+def describe(manifest: dict) -> dict:
+    """What an operator checks before carrying a bundle in: each archive (kind, size, compression,
+    parts), each image it delivers (tags, platform, layer count, size) and the totals."""
+    archives, images = [], []
+    for entry in manifest.get("archives") or []:
+        archives.append({
+            "path": entry["path"], "kind": entry["kind"], "size": entry["size"], "sha256": entry["sha256"],
+            "compression": entry.get("compression"), "layout": entry.get("layout"),
+            "parts": len(entry.get("parts") or []), "delta_of": entry.get("delta_of"),
+            "images": sorted(tag for image in entry.get("images") or [] for tag in image.get("tags") or []),
+        })
+        for image in entry.get("images") or []:
+            platform = "/".join(p for p in (image.get("os"), image.get("architecture")) if p) or None
+            images.append({
+                "tags": image.get("tags") or [], "platform": platform, "layers": len(image.get("diff_ids") or []),
+                "omitted_layers": image.get("omitted_layers") or 0, "size": image.get("size"),
+                "created": image.get("created"), "config_digest": image.get("config_digest"),
+                "archive": entry["path"], "kind": entry["kind"],
+            })
+    totals = {"archives": len(archives), "images": len(images), "bytes": sum(a["size"] for a in archives),
+              "files": sum(max(a["parts"], 1) for a in archives)}
+    return {"archives": archives, "images": images, "totals": totals}

@@ -18,32 +18,46 @@ from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import
 
 def check_files(bundle_dir: str, manifest: dict, listed: Collection[str] | None, save_cache: bool = True) -> int:
     """Bytes hashed to check every archive and sidecar the manifest lists: each sidecar is hashed, each
-    archive must have its size, and those in `listed` (None: all) their sha256, hashed once per
-    file version through the bundle's cache, which is saved unless not `save_cache` (check mode)."""
+    archive (or each of its parts) must have its size, and those in `listed` (None: all) their sha256,
+    hashed once per file version through the bundle's cache, which is saved unless not `save_cache`
+    (check mode)."""
     cache = VerifiedCache(bundle_dir)
     hashed = 0
     try:
         for entry in manifest.get("archives") or []:
             check_sidecar(bundle_dir, entry)
-            full = bundle.bundle_file(bundle_dir, entry["path"])
-            stat_result = stat_or_none(full)
-            if stat_result is None:
-                raise ArchiveError("%s is missing from the bundle %s." % (entry["path"], bundle_dir))
-            if stat_result.st_size != entry["size"]:
-                raise ChecksumMismatch("%s is %d bytes, the manifest says %d: it is truncated or was replaced."
-                                       % (full, stat_result.st_size, entry["size"]))
-            if listed is not None and entry["path"] not in listed:
-                continue
-            digest, size, computed = cache.sha256(entry["path"], full)
-            hashed += size if computed else 0
-            if digest != entry["sha256"]:
-                cache.forget(entry["path"])
-                raise ChecksumMismatch("%s has sha256 %s, the manifest says %s: the archive was altered or damaged; "
-                                       "nothing of the bundle was used." % (full, digest, entry["sha256"]))
+            files = bundle.files_of(entry)
+            for path, size, _digest in files:
+                _check_size(bundle_dir, path, size, len(files) > 1)
+            if listed is None or entry["path"] in listed:
+                for path, _size, digest in files:
+                    hashed += _check_digest(cache, bundle_dir, path, digest, len(files) > 1)
     finally:
         if save_cache:
             cache.save()
     return hashed
+
+
+def _check_size(bundle_dir, path, size, is_part):
+    full = bundle.bundle_file(bundle_dir, path)
+    stat_result = stat_or_none(full)
+    if stat_result is None:
+        raise ArchiveError("%s is missing from the bundle %s%s." % (path, bundle_dir, "; the archive is held as parts and needs every one" if is_part else ""))
+    if stat_result.st_size != size:
+        raise ChecksumMismatch("%s is %d bytes, the manifest says %d: it is truncated or was replaced%s."
+                               % (full, stat_result.st_size, size, " (or parts were swapped)" if is_part else ""))
+
+
+def _check_digest(cache, bundle_dir, path, expected, is_part):
+    """Bytes hashed to learn that the file `path` has the sha256 `expected`; ChecksumMismatch otherwise."""
+    full = bundle.bundle_file(bundle_dir, path)
+    digest, size, computed = cache.sha256(path, full)
+    if digest != expected:
+        cache.forget(path)
+        what = "part was altered or damaged, or is another part" if is_part else "archive was altered or damaged"
+        raise ChecksumMismatch("%s has sha256 %s, the manifest says %s: the %s; nothing of the bundle was used."
+                               % (full, digest, expected, what))
+    return size if computed else 0
 
 
 def check_sidecar(bundle_dir: str, entry: dict) -> None:

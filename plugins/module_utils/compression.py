@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import zlib
 
+from ansible_collections.airgap.docker.plugins.module_utils import progress
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, CompressionError
 
 try:
@@ -368,8 +369,15 @@ class _ExpansionGuard:
 
 
 def open_reader(source, kind):
-    """A file-like object with read(n) yielding the decompressed bytes of source."""
+    """A file-like object with read(n) yielding the decompressed bytes of source.
+
+    The bytes read from source are counted by the progress meter of a load step running in this
+    thread, if any (progress.ARCHIVE): that is the archive file, whose size is the total.
+    """
     require(kind)
+    meter = progress.active(progress.ARCHIVE)
+    if meter is not None:
+        source = meter.reader(source)
     if kind == NONE:
         return source
     counted = _CountingSource(source)

@@ -9,11 +9,52 @@ from __future__ import annotations
 from typing import Callable
 
 from ansible_collections.airgap.docker.plugins.module_utils import container_transfer
-from ansible_collections.airgap.docker.plugins.module_utils.container_documents import KIND, claims_of, layer_document
+from ansible_collections.airgap.docker.plugins.module_utils.container_documents import (
+    KIND,
+    claims_of,
+    document_result,
+    layer_document,
+    layer_result,
+)
 from ansible_collections.airgap.docker.plugins.module_utils.container_transfer import LayerFacts
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
 from ansible_collections.airgap.docker.plugins.module_utils.existing_archive import ArchiveReader, check_own_sha256
-from ansible_collections.airgap.docker.plugins.module_utils.sidecar import sidecar_path
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import parts_of, sidecar_path
+
+# container_documents, with the parts of a split archive: its documents and results carry them
+# as the image archive's do.
+
+
+def facts_of(document: dict, kind: str | None) -> LayerFacts | None:
+    """claims_of(document, kind), with the parts the document records."""
+    layer = claims_of(document, kind)
+    if layer is not None:
+        layer.parts = parts_of(document.get("archive")) or []
+    return layer
+
+
+def document_of(layer: LayerFacts, stat, container: dict | None, engine: dict) -> dict:
+    """layer_document(...), with the layer's parts in its `archive`."""
+    document = layer_document(layer, stat, container, engine)
+    if layer.parts:
+        document["archive"]["parts"] = layer.parts
+    return document
+
+
+def result_of_document(path: str, document: dict) -> dict:
+    """document_result(path, document), with the parts the document records."""
+    result = document_result(path, document)
+    if parts_of(document.get("archive")):
+        result["parts"] = parts_of(document["archive"])
+    return result
+
+
+def result_of_layer(path: str, layer: LayerFacts) -> dict:
+    """layer_result(path, layer), with the layer's parts."""
+    result = layer_result(path, layer)
+    if layer.parts:
+        result["parts"] = layer.parts
+    return result
 
 
 class LayerReader(ArchiveReader):
@@ -30,14 +71,14 @@ class LayerReader(ArchiveReader):
 
     def for_import(self, path: str) -> tuple[LayerFacts, str | None]:
         """(LayerFacts, sidecar path when they are its unverified claims, else None)."""
-        existing = self.open(path)
+        existing = self.open(path, "imported")
         if existing.remembered is not None:
-            layer = claims_of(existing.remembered, existing.compression)
+            layer = facts_of(existing.remembered, existing.compression)
             if layer is not None:
                 check_own_sha256(self.checksum, layer.archive_sha256, path, "imported")
                 return layer, None
         meta = existing.sidecar()
-        claims = claims_of(meta, existing.compression) if meta is not None else None
+        claims = facts_of(meta, existing.compression) if meta is not None else None
         if claims is None:
             self._warn_if_legacy(meta, path)
             return self.read_whole(path), None
@@ -58,7 +99,7 @@ class LayerReader(ArchiveReader):
     def remember_read(self, path: str, found: LayerFacts) -> None:
         """Remember what reading (or importing) the archive verified, for O(1) re-runs."""
         if found.file_stat is not None:
-            document = layer_document(found, found.file_stat, found.record and found.record["container"], {})
+            document = document_of(found, found.file_stat, found.record and found.record["container"], {})
             self.remember(path, document, found.file_stat)
 
     def confirmed(self, path: str, meta: dict, container_id: str) -> LayerFacts | None:

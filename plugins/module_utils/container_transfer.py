@@ -62,6 +62,7 @@ class LayerFacts:
     record_sha256: str = None
     stats: dict = field(default_factory=dict)
     file_stat: object = None  # fstat of the file read, when it did not change while it was read
+    parts: list = field(default_factory=list)  # [{"name", "size", "sha256"}] of a split archive
 
 
 def snapshot_member(record):
@@ -281,14 +282,15 @@ class _ExportStream:
         yield self._member
 
 
-def export_container(engine, container_id, record, path, kind, level, estimated_size, write=True):
-    """Stream `docker export` plus the snapshot record into a temp file beside path (or only hash it, write=False).
+def export_container(engine, container_id, record, path, kind, level, estimated_size, write=True, split_size=None):
+    """Stream `docker export` plus the snapshot record into a temp file beside path, or temporary
+    parts beyond split_size (or only hash it, write=False).
 
-    Returns (AtomicFile or None, LayerFacts); the caller commits or aborts the file.
+    Returns (SplitTarget or None, LayerFacts); the caller commits or aborts the files.
     """
     reader = SnapshotReader()
     source = _ExportStream(engine.export_stream(container_id), snapshot_member(record))
-    target, transfer = write_archive(source, path, kind, level, estimated_size, reader.observe, write)
+    target, transfer = write_archive(source, path, kind, level, estimated_size, reader.observe, write, split_size)
     # Read back as an import reads it: the layer must be exactly what the engine sent, and
     # the record what was appended, or the engine's export was not one complete tar.
     if reader.layer_size != source.engine_bytes or reader.record != record:
@@ -297,6 +299,7 @@ def export_container(engine, container_id, record, path, kind, level, estimated_
         raise EngineError("The engine's export of container %s is not one complete tar archive; nothing was written."
                           % container_id[:12])
     facts = reader.facts(kind, transfer.archive_sha256, transfer.archive_size)
+    facts.parts = transfer.parts
     facts.stats = {"bytes_from_engine": source.engine_bytes, "archive_bytes_written": transfer.archive_size if write else 0,
                    "transfer_seconds": transfer.seconds}
     return target, facts
@@ -309,6 +312,7 @@ def read_layer_archive(path):
     transfer = read_archive(path, reader.observe)
     facts = reader.facts(kind, transfer.archive_sha256, transfer.archive_size)
     facts.file_stat = transfer.file_stat
+    facts.parts = transfer.parts
     facts.stats = {"archive_bytes_read": transfer.archive_size, "transfer_seconds": transfer.seconds}
     return facts
 
@@ -348,6 +352,7 @@ def import_layer(engine, path, expected, import_archive, mismatch):
     _messages, stats, file_stat = stream_into_engine(engine, path, expected.compression, body, "imported")
     facts = found["facts"]
     facts.file_stat = file_stat
+    facts.parts = stats.pop("parts", [])
     stats.pop("archive_sha256", None)
     return stats, facts
 

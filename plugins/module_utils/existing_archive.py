@@ -14,33 +14,45 @@ import os
 from typing import Callable, Optional
 
 from ansible_collections.airgap.docker.plugins.module_utils import archive_stream
+from ansible_collections.airgap.docker.plugins.module_utils.archive_files import archive_stat, check_parts
 from ansible_collections.airgap.docker.plugins.module_utils.checksums import parse_sha256
 from ansible_collections.airgap.docker.plugins.module_utils.constants import KIND_IMAGES
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch
-from ansible_collections.airgap.docker.plugins.module_utils.file_access import stat_or_none
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import read_sidecar, sidecar_path
 
 Recall = Callable[[str, os.stat_result], Optional[dict]]
+_UNREAD = object()
 Remember = Callable[[str, dict, os.stat_result], None]
 
 
 class ExistingArchive:
-    """The archive file at path: its stat, its compression (from its first bytes, and available
-    here), the document this host remembers verifying for exactly this file, and its sidecar."""
+    """The archive at path, one file or split into parts: its stat (archive_files.archive_stat), its
+    compression (from its first bytes, and available here), the document this host remembers
+    verifying for exactly these files, and its sidecar.
 
-    def __init__(self, path: str, recall: Recall, sidecar_kind: str = KIND_IMAGES) -> None:
-        stat = stat_or_none(path)
+    The parts of a split archive that this host has not verified as they are must all be there,
+    as the layout and the sidecar say, before anything is read (`verb`: what would not be done).
+    """
+
+    def __init__(self, path: str, recall: Recall, sidecar_kind: str = KIND_IMAGES, verb: str = "read") -> None:
+        stat = archive_stat(path)
         if stat is None:
+            check_parts(path, None, verb)  # a part001 that is gone, while later parts are there
             raise ArchiveError("The archive %s does not exist." % path)
         self.path = path
         self.stat = stat
         self.sidecar_kind = sidecar_kind
-        self.compression = archive_stream.sniff_compression(path)  # fails when the compression cannot be read here
+        self._sidecar = _UNREAD
         self.remembered = recall(path, stat)
+        if self.remembered is None:
+            check_parts(path, (self.sidecar() or {}).get("archive"), verb)
+        self.compression = archive_stream.sniff_compression(path)  # fails when the compression cannot be read here
 
     def sidecar(self) -> dict | None:
-        """The sidecar next to the archive (a claim), or None."""
-        return read_sidecar(self.path, kind=self.sidecar_kind)
+        """The sidecar next to the archive (a claim), or None; read once."""
+        if self._sidecar is _UNREAD:
+            self._sidecar = read_sidecar(self.path, kind=self.sidecar_kind)
+        return self._sidecar
 
 
 class ArchiveReader:
@@ -59,9 +71,9 @@ class ArchiveReader:
         self.remember = remember
         self.add_stats = add_stats
 
-    def open(self, path: str) -> ExistingArchive:
+    def open(self, path: str, verb: str = "read") -> ExistingArchive:
         """The archive at path, with what this host remembers of it."""
-        return ExistingArchive(path, self.recall, self.sidecar_kind)
+        return ExistingArchive(path, self.recall, self.sidecar_kind, verb)
 
     def expected_sha256(self, recorded: str | None, verb: str, path: str, source: str = "its sidecar") -> str | None:
         """The sha256 the archive at path must have (see expected_sha256)."""

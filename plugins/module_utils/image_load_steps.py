@@ -13,14 +13,14 @@ from ansible_collections.airgap.docker.plugins.module_utils.errors import Invali
 from ansible_collections.airgap.docker.plugins.module_utils.existing_archive import ArchiveReader
 from ansible_collections.airgap.docker.plugins.module_utils.image_transfer import ArchiveContent
 from ansible_collections.airgap.docker.plugins.module_utils.layer_inventory import LayerInventory
-from ansible_collections.airgap.docker.plugins.module_utils.sidecar import images_of
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import images_of, parts_of
 
 
 def content_of(document: dict, kind: str, stat: os.stat_result, verified: bool) -> ArchiveContent:
     """ArchiveContent from a sidecar-shaped document (the verified memo, or a sidecar's claims)."""
     archive = document.get("archive") or {}
     return ArchiveContent(kind, archive.get("layout"), images_of(document), size=stat.st_size, sha256=archive.get("sha256"),
-                          engine=document.get("engine") or {}, verified=verified)
+                          engine=document.get("engine") or {}, verified=verified, parts=parts_of(archive) or [])
 
 
 class ImageArchiveReader(ArchiveReader):
@@ -33,7 +33,7 @@ class ImageArchiveReader(ArchiveReader):
         claims (content.verified False: they may only plan a load that verifies them); else by
         reading the archive.
         """
-        existing = self.open(path)
+        existing = self.open(path, verb)
         if existing.remembered is not None:
             recorded = (existing.remembered.get("archive") or {}).get("sha256")
             return (content_of(existing.remembered, existing.compression, existing.stat, True),

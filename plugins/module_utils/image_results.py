@@ -88,3 +88,16 @@ def load_message(needs_load: list, retags: list, force: bool, done: bool) -> str
                                                     for s in needs_load if s.needs_load)
         return "%s the archive (%s)" % ("loaded" if done else "load", why)
     return "%s %s" % ("re-tagged" if done else "re-tag", ", ".join(tag for tag, engine_id in retags))
+
+
+def info_result(images: Iterable) -> list[dict]:
+    """The `images` result of state=inspected: what the archive says of each image, no engine involved."""
+    result = []
+    for image in images:
+        result.append({"tags": image.tags, "config_digest": image.config_digest, "manifest_digest": image.manifest_digest,
+                       "index_digest": image.index_digest, "fingerprint": image.fingerprint, "created": image.created,
+                       "os": image.os, "architecture": image.architecture,
+                       "platform": "%s/%s" % (image.os, image.architecture) if image.os and image.architecture else None,
+                       "layers": len(image.diff_ids), "omitted_layers": image.omitted_layers, "size": image.size,
+                       "diff_ids": image.diff_ids})
+    return result

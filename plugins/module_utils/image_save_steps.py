@@ -12,6 +12,7 @@ from ansible_collections.airgap.docker.plugins.module_utils import image_transfe
 from ansible_collections.airgap.docker.plugins.module_utils.disk_space import check_free_space
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, EngineError
 from ansible_collections.airgap.docker.plugins.module_utils.references import looks_like_id, normalize_tag_reference
+from ansible_collections.airgap.docker.plugins.module_utils.sidecar import parts_of
 from ansible_collections.airgap.docker.plugins.module_utils.thin_plan import skippable_members
 
 
@@ -42,6 +43,8 @@ def recorded_state(document: dict, path: str, platform: str | None) -> tuple[lis
     archive = document.get("archive") or {}
     facts = {k: archive.get(k) for k in ("size", "sha256", "compression", "layout")}
     facts["path"] = path
+    if parts_of(archive):
+        facts["parts"] = parts_of(archive)
     request = document.get("request") or {}
     platform = request.get("platform", platform)
     return document.get("images") or [], archive.get("compression"), platform, facts
@@ -71,8 +74,9 @@ def match_saved(wanted: list, archived: list) -> list[dict]:
 
 
 def write_to_temp(engine, wanted: list, path: str, kind: str, level: int | None, platform: str | None, source,
-                  from_archive: str | None) -> tuple[object, object, bool]:
-    """(AtomicFile, ArchiveContent, thin) of wanted written into a temporary file beside path.
+                  from_archive: str | None, split_size: int | None = None) -> tuple[object, object, bool]:
+    """(SplitTarget, ArchiveContent, thin) of wanted written into a temporary file beside path, or
+    into temporary parts when the archive is larger than split_size.
 
     A thin archive (OCI layout) when a layer is left out or the images come from the input
     archive `source` (ArchiveContent of from_archive); else what `docker save` gives.
@@ -80,7 +84,7 @@ def write_to_temp(engine, wanted: list, path: str, kind: str, level: int | None,
     if source is None and not any(w.omitted for w in wanted):
         names = [name for want in wanted for name in (want.tags or [want.id])]
         estimate = sum(w.size for w in wanted)
-        target, content = image_transfer.save_to_temp(engine, names, path, kind, level, platform, estimate)
+        target, content = image_transfer.save_to_temp(engine, names, path, kind, level, platform, estimate, split_size)
         return target, content, False
     if source is None:
         names = [name for want in wanted for name in (want.tags or [want.id])]
@@ -93,5 +97,5 @@ def write_to_temp(engine, wanted: list, path: str, kind: str, level: int | None,
         # manifests say which ones to leave out.
         check_free_space(os.path.dirname(os.path.abspath(path)), sum(w.size for w in wanted),
                          "the layers of the images while they are sorted")
-    target, content = image_transfer.save_thin_to_temp(fill, path, kind, level, wanted, skip)
+    target, content = image_transfer.save_thin_to_temp(fill, path, kind, level, wanted, skip, split_size)
     return target, content, True

@@ -45,14 +45,20 @@ class ArchiveContent:
     # before), False when they are a sidecar's claims, which may plan a load but decide nothing else.
     verified: bool = False
     file_stat: os.stat_result = None  # the file as read, when it did not change while it was read
+    parts: list = field(default_factory=list)  # [{"name", "size", "sha256"}] of a split archive
 
     def facts(self, path):
-        return {"path": path, "size": self.size, "sha256": self.sha256, "compression": self.compression, "layout": self.layout}
+        facts = {"path": path, "size": self.size, "sha256": self.sha256, "compression": self.compression, "layout": self.layout}
+        if self.parts:
+            facts["parts"] = self.parts
+        return facts
 
     def document(self):
         """A sidecar-shaped description of this content, as the verified memo keeps it."""
         archive = {"size": self.size, "sha256": self.sha256, "compression": self.compression, "layout": self.layout,
                    "tar_size": self.tar_size}
+        if self.parts:
+            archive["parts"] = self.parts
         return sidecar.build(archive, self.images, self.engine)
 
 
@@ -77,24 +83,28 @@ def scan_archive(path: str) -> ArchiveContent:
     """
     kind = sniff_compression(path)
     scanner = VerifyingScanner()
-    transfer = read_archive(path, scanner.observe)
-    try:
-        layout, images, verified = scanner.verified_layout()
-    except ArchiveError as exc:
-        raise ArchiveError("%s: %s" % (path, exc.msg))
-    return ArchiveContent(kind, layout, images, size=transfer.archive_size, sha256=transfer.archive_sha256,
-                          tar_size=transfer.tar_size, verified=True, file_stat=transfer.file_stat,
+    found = {}
+
+    def observe(block):
+        scanner.observe(block)
+        if block is None:
+            # Checked while the file is open: a failure of a split archive can name the damaged part.
+            found["layout"], found["images"], found["verified"] = scanner.verified_layout()
+
+    transfer = read_archive(path, observe)
+    return ArchiveContent(kind, found["layout"], found["images"], size=transfer.archive_size, sha256=transfer.archive_sha256,
+                          tar_size=transfer.tar_size, verified=True, file_stat=transfer.file_stat, parts=transfer.parts,
                           stats={"archive_bytes_read": transfer.archive_size, "transfer_seconds": transfer.seconds,
-                                 "bytes_verified": verified})
+                                 "bytes_verified": found["verified"]})
 
 
-def save_to_temp(engine, names, path, kind, level, platform, estimated_size):
-    """Stream `docker save` of names into a temporary file beside path.
+def save_to_temp(engine, names, path, kind, level, platform, estimated_size, split_size=None):
+    """Stream `docker save` of names into a temporary file beside path (parts beyond split_size).
 
-    Returns (AtomicFile, ArchiveContent); the caller commits or aborts the file.
+    Returns (SplitTarget, ArchiveContent); the caller commits or aborts the files.
     """
     try:
-        target, content = write_to_temp(engine.save_stream(names, platform), path, kind, level, estimated_size)
+        target, content = write_to_temp(engine.save_stream(names, platform), path, kind, level, estimated_size, split_size)
     except ArchiveError as exc:
         raise EngineError(
             "The engine at %s gave an incomplete or damaged archive of %s (%s) Nothing was written. On the containerd "
@@ -104,27 +114,29 @@ def save_to_temp(engine, names, path, kind, level, platform, estimated_size):
     return target, content
 
 
-def write_to_temp(blocks, path, kind, level, estimated_size):
-    """Compress the image archive tar `blocks` into a temporary file beside path, learning its
-    images on the way. Returns (AtomicFile, ArchiveContent); the caller commits or aborts."""
+def write_to_temp(blocks, path, kind, level, estimated_size, split_size=None):
+    """Compress the image archive tar `blocks` into a temporary file beside path (parts beyond
+    split_size), learning its images on the way. Returns (SplitTarget, ArchiveContent); the
+    caller commits or aborts."""
     scanner = TarScanner(wants_member)
-    target, transfer = write_archive(blocks, path, kind, level, estimated_size, scanner.observe)
+    target, transfer = write_archive(blocks, path, kind, level, estimated_size, scanner.observe, split_size=split_size)
     try:
         layout, images = parse_layout(scanner.members, scanner.sizes, scanner.links)
     except BaseException:
         target.abort()
         raise
     content = ArchiveContent(kind, layout, images, size=transfer.archive_size, sha256=transfer.archive_sha256, tar_size=transfer.tar_size,
+                             parts=transfer.parts,
                              stats={"archive_bytes_written": transfer.archive_size, "transfer_seconds": transfer.seconds})
     return target, content
 
 
-def save_thin_to_temp(fill, path, kind, level, wanted, skip_members=()):
+def save_thin_to_temp(fill, path, kind, level, wanted, skip_members=(), split_size=None):
     """Write a thin archive of `wanted` (WantedImage, each with the number of bottom layers it
-    leaves out) into a temporary file beside path.
+    leaves out) into a temporary file beside path (parts beyond split_size).
 
     fill(reader) streams the input tar (engine save or full archive) into reader.feed and returns
-    its stats. Returns (AtomicFile, ArchiveContent); the caller commits or aborts the file.
+    its stats. Returns (SplitTarget, ArchiveContent); the caller commits or aborts the files.
     """
     reader = InputReader(os.path.dirname(os.path.abspath(path)), skip_members)
     try:
@@ -132,7 +144,7 @@ def save_thin_to_temp(fill, path, kind, level, wanted, skip_members=()):
         layout, images = reader.images()
         chosen = [_input_image(want, images) for want in wanted]
         thin = ThinLayout(reader, layout, chosen, [want.omitted for want in wanted])
-        target, content = write_to_temp(thin.blocks(), path, kind, level, thin.size_estimate())
+        target, content = write_to_temp(thin.blocks(), path, kind, level, thin.size_estimate(), split_size)
     finally:
         reader.discard()
     content.stats.update(stats)
@@ -207,7 +219,8 @@ def load_archive(engine, path, kind, expected_sha256=None, platform=None, claims
     _messages, stats, file_stat = stream_into_engine(engine, path, kind, body, "loaded", platform)
     stats["bytes_verified"] = found["verified"]
     content = ArchiveContent(kind, found["layout"], found["images"], size=stats["archive_bytes_read"],
-                             sha256=stats.pop("archive_sha256"), tar_size=stats["bytes_to_engine"], verified=True, file_stat=file_stat)
+                             sha256=stats.pop("archive_sha256"), tar_size=stats["bytes_to_engine"], verified=True, file_stat=file_stat,
+                             parts=stats.pop("parts"))
     return content, stats
 
 

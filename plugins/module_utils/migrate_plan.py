@@ -17,7 +17,7 @@ import json
 import re
 from typing import Any, Iterable, Mapping
 
-from ansible_collections.airgap.docker.plugins.module_utils import fanout_plan
+from ansible_collections.airgap.docker.plugins.module_utils import archive_parts, fanout_plan
 from ansible_collections.airgap.docker.plugins.module_utils.constants import DEFAULT_HOST, KIND_CONTAINER, KIND_IMAGES
 from ansible_collections.airgap.docker.plugins.module_utils.errors import InvalidInput
 
@@ -71,6 +71,11 @@ def settings_problems(mode: str, settings: Mapping[str, Any]) -> list[str]:
         if len(set(paths)) != len(paths):
             problems.append("Two images or containers would be stored under the same file name (%s); name each image"
                             " and container once." % ", ".join(sorted(paths)))
+    if mode == "pack" and settings.get("split_size"):
+        try:
+            archive_parts.parse_size(settings["split_size"])
+        except InvalidInput as exc:
+            problems.append("migrate_split_size: %s" % exc.msg)
     if mode in ("pack", "unpack") and not settings["bundle_dir"]:
         problems.append("The %s entry point needs migrate_bundle_dir, the bundle directory on the controller." % mode)
     if mode == "unpack" and len({json.dumps(c, sort_keys=True) for c in settings.get("checks") or []}) > 1:

@@ -17,6 +17,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.airgap.docker.plugins.module_utils import compression
+from ansible_collections.airgap.docker.plugins.module_utils.archive_files import all_parts
 from ansible_collections.airgap.docker.plugins.module_utils.constants import DEFAULT_HOST, KIND_IMAGES
 from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError
 from ansible_collections.airgap.docker.plugins.module_utils.file_access import check_writable_directory, stat_or_none
@@ -243,10 +244,12 @@ class ArchiveManager:
                 self.result["stats"][key] += value
 
     def ensure_absent(self):
-        """Remove the archive and its sidecar."""
-        targets = [p for p in (self.path, sidecar_path(self.path)) if os.path.lexists(p)]
-        self.diff({"path": self.path, "state": "file" if os.path.lexists(self.path) else "absent"},
-                  {"path": self.path, "state": "absent"})
+        """Remove the archive, every part of it (see archive_parts), and its sidecar."""
+        whole = [self.path] if os.path.lexists(self.path) else []
+        parts = all_parts(self.path)
+        targets = whole + parts + [p for p in (sidecar_path(self.path),) if os.path.lexists(p)]
+        before = "file" if whole else ("parts" if parts else "absent")
+        self.diff({"path": self.path, "state": before}, {"path": self.path, "state": "absent"})
         if not targets:
             self.finish(False, "the archive does not exist", "skipped")
             return
@@ -256,6 +259,8 @@ class ArchiveManager:
             for target in targets:
                 try:
                     os.unlink(target)
+                except FileNotFoundError:
+                    pass
                 except OSError as exc:
                     raise ArchiveError("Cannot remove %s: %s." % (target, exc.strerror))
         self.finish(True, "%s %s" % ("would remove" if self.check_mode else "removed", ", ".join(targets)), "removed")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
 from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import PRIVATE_MODE, write_bytes_atomically
@@ -48,6 +49,25 @@ def read_sidecar(archive_path: str, kind: str = KIND_IMAGES) -> dict | None:
     if not isinstance(data.get("archive"), dict) or not _images_well_formed(data.get("images")):
         return None
     return data
+
+
+_HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+
+
+def parts_of(archive: dict | None) -> list[dict] | None:
+    """The parts a sidecar's (or memo's) `archive` records for a split archive, as
+    [{"name", "size", "sha256"}]; None when it records none or they have the wrong shape."""
+    parts = archive.get("parts") if isinstance(archive, dict) else None
+    if not isinstance(parts, list) or not parts:
+        return None
+    for entry in parts:
+        if not isinstance(entry, dict):
+            return None
+        size = entry.get("size")
+        if not (isinstance(entry.get("name"), str) and isinstance(size, int) and not isinstance(size, bool) and size >= 0
+                and isinstance(entry.get("sha256"), str) and _HEX64.match(entry["sha256"])):
+            return None
+    return [{"name": e["name"], "size": e["size"], "sha256": e["sha256"]} for e in parts]
 
 
 def _images_well_formed(images):
@@ -142,6 +162,8 @@ def describes_same_content(document: dict, other: dict) -> bool:
     mine, theirs = document.get("archive") or {}, other.get("archive") or {}
     if (mine.get("sha256"), mine.get("size")) != (theirs.get("sha256"), theirs.get("size")):
         return False
+    if (parts_of(mine) or []) != (parts_of(theirs) or []):
+        return False  # the same bytes, held as other files
     if any(document.get(key) != other.get(key) for key in set(document).union(other) - _COMMON_KEYS):
         return False
     try:

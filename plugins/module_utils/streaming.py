@@ -10,6 +10,8 @@ import queue
 import threading
 from typing import Iterable, Iterator
 
+from ansible_collections.airgap.docker.plugins.module_utils import progress
+
 CHUNK = 1 << 20
 
 
@@ -30,8 +32,10 @@ def prefetch(iterable: Iterable, depth: int = 4) -> Iterator:
 
     Socket reads, zlib/zstd and hashlib release the GIL, so reading, compressing and writing
     overlap on separate cores. An exception in the producer is raised in the consumer.
-    Closing the returned generator stops the producer.
+    Closing the returned generator stops the producer. Blocks are counted by the progress meter
+    of a save step running in this thread, if any (progress.TAR).
     """
+    meter = progress.active(progress.TAR)  # looked up once: without a meter, no cost per block
     items = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
@@ -62,6 +66,8 @@ def prefetch(iterable: Iterable, depth: int = 4) -> Iterator:
                 raise error
             if item is _DONE:
                 return
+            if meter is not None:
+                meter.add(len(item))
             yield item
     finally:
         stop.set()

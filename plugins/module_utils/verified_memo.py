@@ -149,11 +149,13 @@ class VerifiedCache:
         self.path = verified_cache_path(bundle_dir)
         self.entries = {}
         self.written = {}
+        self.parts = {}
         self.dirty = False
         data = self._load()
         if isinstance(data, dict) and isinstance(data.get("files"), dict):
             self.entries = data["files"]
             self.written = data.get("written") if isinstance(data.get("written"), dict) else {}
+            self.parts = data.get("parts") if isinstance(data.get("parts"), dict) else {}
         elif isinstance(data, dict):
             self.entries = data  # written by an earlier version: files only
 
@@ -203,6 +205,21 @@ class VerifiedCache:
     def forget(self, relative: str) -> None:
         self.dirty = self.entries.pop(relative, None) is not None or self.dirty
 
+    def remember_joined(self, relative: str, part_digests: list[str], digest: str) -> None:
+        """Note that parts with `part_digests`, in this order, make the archive `relative` with
+        `digest`: a fact about content, so it holds for any files that have those digests."""
+        record = {"parts": list(part_digests), "sha256": digest}
+        if self.parts.get(relative) != record:
+            self.parts[relative] = record
+            self.dirty = True
+
+    def joined(self, relative: str) -> tuple[list[str], str] | None:
+        """(part digests, archive digest) noted for `relative` by remember_joined, or None."""
+        record = self.parts.get(relative)
+        if not isinstance(record, dict) or not isinstance(record.get("parts"), list):
+            return None
+        return record["parts"], record.get("sha256")
+
     def wrote(self, name: str, digest: str) -> None:
         """Note the digest of a file this controller wrote into the bundle itself (the manifest)."""
         if self.written.get(name) != digest:
@@ -221,6 +238,6 @@ class VerifiedCache:
         try:
             os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
             if self._trusted_directory():  # a memo others may write to would vouch for nothing
-                write_bytes_atomically(self.path, encode({"files": self.entries, "written": self.written}), PRIVATE_MODE)
+                write_bytes_atomically(self.path, encode({"files": self.entries, "written": self.written, "parts": self.parts}), PRIVATE_MODE)
         except (AirgapError, OSError):
             pass  # only an optimization: without it the next run hashes again

@@ -22,6 +22,12 @@ description:
   - While it writes, it holds an exclusive lock (C(flock)) on the bundle directory; V(verified) and check mode hold
     a shared one. A run that finds the directory locked waits up to O(lock_timeout) seconds, then fails saying so.
   - V(verified) checks a bundle before anything of it is used and returns its manifest.
+  - V(inspected) describes a bundle (its archives, images, tags, platforms, layer counts, sizes and signer) and says whether
+    it verifies, without failing when it does not, so that an operator can check a medium before carrying it in. It
+    makes every check of V(verified) and reports what fails in RV(problems). It needs no engine and loads nothing.
+  - With O(split_size), V(present) holds every archive larger than the limit as numbered parts (C(<archive>.part001),
+    C(.part002), ...) for media with a file size limit, such as FAT32 (4 GiB - 1 byte per file); see
+    C(docs/bundle-format.md).
   - The R(airgap.docker.migrate, ansible_collections.airgap.docker.migrate_role) role uses this module on the controller; the bundle format is described in
     C(docs/bundle-format.md).
 author:
@@ -45,9 +51,10 @@ options:
     required: true
   state:
     description:
-      - V(present) writes the manifest and what goes with it; V(verified) only reads and checks.
+      - V(present) writes the manifest and what goes with it; V(verified) only reads and checks, and fails on the
+        first problem; V(inspected) reads, checks and reports, and fails only when there is no manifest to read.
     type: str
-    choices: [present, verified]
+    choices: [present, verified, inspected]
     default: verified
   archives:
     description:
@@ -133,6 +140,18 @@ options:
         hashes again.
     type: list
     elements: str
+  split_size:
+    description:
+      - With O(state=present), the largest file the bundle may hold, in bytes or with a unit (V(K), V(M), V(G), V(T),
+        powers of 1024), for example V(4095M) for FAT32. Every archive larger than this is held as parts of exactly
+        this size but the last, named C(<archive>.part001), C(.part002), ... (at most 999); the manifest records each
+        part's size and sha256 besides the whole archive's, and C(SHA256SUMS) and the signature cover every part.
+      - An archive the bundle holds whole is split (read once, checked against its sha256 as the parts are written,
+        and removed once they are in place); parts of another size are split again; without O(split_size), or with
+        V(0), parts are joined into the whole archive again. The parts depend only on the archive and the size, so
+        packing again gives byte-identical files, and C(split -b SIZE -d -a 3 --numeric-suffixes=1) gives them too.
+      - Sizes below V(1M) are refused.
+    type: str
   lock_timeout:
     description:
       - Seconds to wait for another run that holds the bundle directory's lock (see above) before failing.
@@ -156,6 +175,27 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: Write the manifest of a bundle for FAT32 media, archives larger than 4095 MiB held as parts
+  airgap.docker.bundle:
+    path: /srv/bundles/2026-11
+    state: present
+    archives: "{{ archives }}"
+    split_size: 4095M
+    signing_key: /etc/airgap/release_key
+
+- name: Describe a medium before carrying it in, without failing on what is wrong
+  airgap.docker.bundle:
+    path: /media/usb/bundle
+    state: inspected
+    allowed_signers: /etc/airgap/allowed_signers
+  register: medium
+
+- name: Say what it holds and whether it verifies
+  ansible.builtin.debug:
+    msg: >-
+      {{ medium.summary.totals.images }} image(s), {{ medium.summary.totals.bytes | human_readable }},
+      {{ 'verified' if medium.verified else 'NOT verified: ' ~ medium.problems | join('; ') }}
+
 - name: Check a bundle that arrived on media, and that our release key signed it
   airgap.docker.bundle:
     path: /media/transfer/bundle
@@ -189,23 +229,58 @@ signer:
   returned: success
   type: str
 files:
-  description: Files written (V(written)) and removed (V(removed)), relative to O(path).
+  description:
+    - Files written (V(written)) and removed (V(removed)), relative to O(path); the parts of a split or the archive of a
+      join are among them.
   returned: with O(state=present)
   type: dict
 bytes_hashed:
   description: Bytes of archives read to compute checksums in this run.
-  returned: with O(state=verified)
+  returned: with O(state=verified) or O(state=inspected)
   type: int
+verified:
+  description: Whether every check passed (signature or C(SHA256SUMS), the manifest's shape, every file's size and sha256).
+  returned: with O(state=inspected)
+  type: bool
+problems:
+  description: One sentence for each check that failed, in the order they were made; empty when RV(verified).
+  returned: with O(state=inspected)
+  type: list
+  elements: str
+signed:
+  description: Whether the bundle carries a signature (C(manifest.json.sig)); it is checked only with O(allowed_signers).
+  returned: with O(state=inspected)
+  type: bool
+summary:
+  description: What the bundle holds, for a person to read.
+  returned: with O(state=inspected)
+  type: dict
+  contains:
+    archives:
+      description:
+        - One per archive, with V(path), V(kind), V(size), V(sha256), V(compression), V(layout), V(parts) (how many
+          files hold it, V(0) when it is whole), V(delta_of) and V(images) (its tags).
+      type: list
+      elements: dict
+    images:
+      description:
+        - One per image, with V(tags), V(platform) (for example V(linux/amd64)), V(layers) (how many), V(omitted_layers)
+          (left out of a thin archive), V(size), V(created), V(config_digest), V(archive) and V(kind).
+      type: list
+      elements: dict
+    totals:
+      description: V(archives), V(images), V(bytes) (of the archives) and V(files) (archive files and parts).
+      type: dict
 """
 
 import os
 import stat
 
-from ansible_collections.airgap.docker.plugins.module_utils import bundle, signing
+from ansible_collections.airgap.docker.plugins.module_utils import archive_parts, bundle, bundle_layout, signing
 from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import PRIVATE_MODE, write_bytes_atomically
 from ansible_collections.airgap.docker.plugins.module_utils.bundle_verify import check_files
 from ansible_collections.airgap.docker.plugins.module_utils.directory_lock import DirectoryLock
-from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, SignatureError, os_error
+from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, SignatureError, os_error
 from ansible_collections.airgap.docker.plugins.module_utils.module_support import build_module, run_manager
 from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import VerifiedCache
 
@@ -224,15 +299,19 @@ class BundleManager:
 
     def run(self):
         if self.params["state"] == "present":
+            split_size = archive_parts.parse_size(self.params["split_size"])
             if not self.check_mode:
                 bundle.ensure_directories(self.path)
             with self._lock(shared=self.check_mode):
-                self.ensure_present()
+                self.ensure_present(split_size)
         else:
             if not os.path.isdir(self.path):
                 raise ArchiveError("The bundle directory %s does not exist." % self.path)
             with self._lock(shared=True):
-                self.ensure_verified()
+                if self.params["state"] == "inspected":
+                    self.ensure_described()
+                else:
+                    self.ensure_verified()
         return self.result
 
     def _lock(self, shared):
@@ -240,11 +319,19 @@ class BundleManager:
 
     # present --------------------------------------------------------------------------------
 
-    def ensure_present(self):
+    def ensure_present(self, split_size):
         cache = VerifiedCache(self.path)
         entries, sidecars = [], {}
+        pending = set(self.params["pending"])
+        laid_out, relaid, dropped = [], [], []
         for item in self.params["archives"]:
             entry, sidecar_bytes = bundle.archive_entry(item["path"], item["sidecar"], item.get("image"), item.get("delta_of"))
+            if entry["path"] not in pending:
+                arrangement = bundle_layout.arrange(self.path, entry, split_size, cache, self.check_mode, PRIVATE_MODE)
+                entry = bundle.with_parts(entry, arrangement.parts)
+                relaid += arrangement.written
+                dropped += arrangement.removed
+            laid_out.append(entry["path"])
             entries.append(entry)
             sidecars[entry["sidecar"]["path"]] = sidecar_bytes
         old_manifest, old_bytes = self._old_manifest()
@@ -262,10 +349,10 @@ class BundleManager:
         signature, sign_action = self._signature_plan(manifest_bytes)
         if sign_action == "write":
             writes.append(bundle.SIGNATURE)
-        pending = set(self.params["pending"])
         pending |= {p + bundle.SUFFIX for p in pending}
-        removals = [p for p in bundle.stale_files(old_manifest, manifest)
-                    if p not in pending and os.path.lexists(os.path.join(self.path, p))]
+        stale = set(bundle.stale_files(old_manifest, manifest)) | set(dropped)
+        removals = sorted(p for p in stale - bundle.listed_files(manifest)
+                          if p not in pending and os.path.lexists(os.path.join(self.path, p)))
         if sign_action == "remove":
             removals.append(bundle.SIGNATURE)
 
@@ -274,6 +361,7 @@ class BundleManager:
                                    "after": {"archives": sorted(bundle.listed_files(manifest))}}
         if not self.check_mode:
             self._apply(wanted, writes, signature, removals, cache)
+        writes = sorted(set(writes) | set(relaid))
         changed = bool(writes or removals)
         verb = "would update" if self.check_mode and changed else ("updated" if changed else "up to date:")
         self.result.update(changed=changed, manifest=manifest, images=bundle.manifest_images(manifest), signer=None,
@@ -390,6 +478,41 @@ class BundleManager:
                            msg="the bundle %s is intact%s (%d archive(s))" % (
                                self.path, ", signed by %s" % signer if signer else "", len(manifest.get("archives") or [])))
 
+    def ensure_described(self):
+        """What the bundle holds and whether it verifies: every check of V(verified) is made, and what
+        fails is reported in `problems` instead of failing the task (a manifest that cannot be read
+        at all still fails it: there would be nothing to describe)."""
+        where = os.path.join(self.path, bundle.MANIFEST)
+        manifest_bytes = bundle.read_manifest_bytes(self.path)
+        if manifest_bytes is None:
+            raise ArchiveError("%s is not a bundle: it has no %s." % (self.path, bundle.MANIFEST))
+        problems, signer = [], None
+        try:
+            signer = self._check_signature(manifest_bytes)
+            if signer is None:
+                bundle.check_manifest_line(self.path, manifest_bytes)
+        except AirgapError as exc:
+            problems.append(exc.msg)
+        manifest = bundle.parse_manifest(manifest_bytes, where)
+        hashed = 0
+        checks = [lambda: bundle.check_sums_file(self.path, manifest, manifest_bytes)]
+        checks += [lambda e=entry: check_files(self.path, {"archives": [e]}, self.params["verify_archives"],
+                                               save_cache=not self.check_mode) for entry in manifest.get("archives") or []]
+        for check in checks:
+            try:
+                hashed += check() or 0
+            except AirgapError as exc:
+                problems.append(exc.msg)
+        summary = bundle.describe(manifest)
+        verified = not problems
+        self.result.update(manifest=manifest, images=bundle.manifest_images(manifest), summary=summary, signer=signer,
+                           signed=os.path.lexists(os.path.join(self.path, bundle.SIGNATURE)), verified=verified,
+                           problems=problems, bytes_hashed=hashed,
+                           msg="the bundle %s holds %d image(s) in %d archive(s), %d bytes; %s" % (
+                               self.path, len(summary["images"]), len(summary["archives"]), summary["totals"]["bytes"],
+                               ("it verifies" + (", signed by %s" % signer if signer else "")) if verified
+                               else "it does NOT verify: %s" % problems[0]))
+
     def _check_signature(self, manifest_bytes):
         allowed = self.params["allowed_signers"]
         if not allowed:
@@ -405,7 +528,7 @@ def main():
     module = build_module(
         dict(
             path=dict(type="path", required=True),
-            state=dict(type="str", default="verified", choices=["present", "verified"]),
+            state=dict(type="str", default="verified", choices=["present", "verified", "inspected"]),
             archives=dict(type="list", elements="dict", default=[], options=dict(
                 path=dict(type="str", required=True),
                 sidecar=dict(type="dict", required=True),
@@ -419,6 +542,7 @@ def main():
             allowed_signers=dict(type="path"),
             verify_archives=dict(type="list", elements="str"),
             lock_timeout=dict(type="int", default=600),
+            split_size=dict(type="str"),
         ),
         engine=False,
     )

@@ -31,6 +31,7 @@ author:
 extends_documentation_fragment:
   - airgap.docker.engine
   - airgap.docker.archive
+  - airgap.docker.progress
   - airgap.docker.attributes
   - airgap.docker.attributes.action_group
   - ansible.builtin.files
@@ -55,7 +56,8 @@ options:
     description:
       - V(exported) makes O(path) hold the current filesystem of O(container).
       - V(imported) makes image O(image) exist, built from the archive at O(path).
-      - V(absent) removes the archive and its sidecar.
+      - V(absent) removes the archive, its parts (see O(split_size)) and its sidecar.
+      - With V(imported) and V(absent), O(path) may name the first part of an archive held as parts.
     type: str
     choices: [exported, imported, absent]
     default: exported
@@ -129,6 +131,18 @@ EXAMPLES = r"""
     path: /srv/transfer/legacy-app.tar.zst
     image: legacy-app:snapshot
 
+- name: Snapshot a large container onto media with a 4 GiB file size limit (legacy-app.tar.zst.part001, ...)
+  airgap.docker.container_archive:
+    container: legacy-app
+    path: /media/usb/legacy-app.tar.zst
+    split_size: 4095M
+
+- name: Import it from the parts (naming the archive or its first part)
+  airgap.docker.container_archive:
+    state: imported
+    path: /media/usb/legacy-app.tar.zst.part001
+    image: legacy-app:snapshot
+
 - name: Import an archive written by docker export, giving it a command
   airgap.docker.container_archive:
     state: imported
@@ -147,7 +161,9 @@ msg:
   type: str
   sample: the archive holds the container's current filesystem
 actions:
-  description: What was done (or, in check mode, would be done), for example V(exported), V(imported), V(retagged), V(skipped).
+  description:
+    - What was done (or, in check mode, would be done), for example V(exported), V(imported), V(retagged), V(skipped), or
+      V(relaid) (an up-to-date archive written again as other files, see O(split_size)).
   returned: always
   type: list
   elements: str
@@ -171,6 +187,21 @@ archive:
     layer_sha256:
       description: SHA-256 of the uncompressed filesystem tar, the imported image's layer diff ID.
       type: str
+    parts:
+      description: The parts of an archive held as parts (see O(split_size)), in order, as its sidecar records them.
+      returned: for an archive held as parts
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: File name of the part, next to the archive's path.
+          type: str
+        size:
+          description: Size in bytes.
+          type: int
+        sha256:
+          description: SHA-256 of the part.
+          type: str
 container:
   description: The exported container.
   returned: when O(state=exported)
@@ -248,20 +279,20 @@ from ansible_collections.airgap.docker.plugins.module_utils import (
     container_transfer,
     image_plans,
     image_transfer,
+    progress,
     sidecar,
 )
-from ansible_collections.airgap.docker.plugins.module_utils.container_documents import (
-    KIND,
-    claims_of,
-    document_result,
-    layer_document,
-    layer_result,
-)
+from ansible_collections.airgap.docker.plugins.module_utils.archive_files import archive_stat
+from ansible_collections.airgap.docker.plugins.module_utils.container_documents import KIND, claims_of
 from ansible_collections.airgap.docker.plugins.module_utils.container_export import export_snapshot
-from ansible_collections.airgap.docker.plugins.module_utils.container_reading import LayerReader
+from ansible_collections.airgap.docker.plugins.module_utils.container_reading import (
+    LayerReader,
+    document_of,
+    result_of_document,
+    result_of_layer,
+)
 from ansible_collections.airgap.docker.plugins.module_utils.container_state import check_exportable, container_facts
 from ansible_collections.airgap.docker.plugins.module_utils.dockerfile_changes import apply_changes
-from ansible_collections.airgap.docker.plugins.module_utils.file_access import stat_or_none
 from ansible_collections.airgap.docker.plugins.module_utils.module_support import (
     ARCHIVE_ARGUMENT_SPEC,
     ArchiveManager,
@@ -270,10 +301,11 @@ from ansible_collections.airgap.docker.plugins.module_utils.module_support impor
 )
 from ansible_collections.airgap.docker.plugins.module_utils.platforms import engine_platform
 from ansible_collections.airgap.docker.plugins.module_utils.references import normalize_tag_reference
+from ansible_collections.airgap.docker.plugins.module_utils.split_files import SplitFiles
 from ansible_collections.airgap.docker.plugins.module_utils.timestamps import rfc3339
 
 
-class ContainerArchiveManager(ArchiveManager):
+class ContainerArchiveManager(SplitFiles, ArchiveManager):
     """Decides what a run must do, honours check mode, then does it.
 
     What this host wrote or verified about an archive (the verified memo) decides at O(1)
@@ -287,6 +319,7 @@ class ContainerArchiveManager(ArchiveManager):
 
     def __init__(self, module):
         super().__init__(module)
+        self.prepare_files()
         self.reader = LayerReader(self.params.get("checksum"), self.recall_verified, self.remember_verified, self.add_stats,
                                   module.warn if self.params["restore_config"] else None)
 
@@ -296,7 +329,7 @@ class ContainerArchiveManager(ArchiveManager):
         kind, level = self.writing_compression()
         info = check_exportable(self.engine.inspect_container(self.params["container"]), self.params["container"], self.engine.host)
         container = container_facts(info)
-        stat = stat_or_none(self.path)
+        stat = archive_stat(self.path)
         meta, verified = self._recorded_archive(stat)
         self.diff({"container": (meta or {}).get("container"), "layer_sha256": ((meta or {}).get("layer") or {}).get("sha256")},
                   {"container": container, "layer_sha256": "(taken at export)"})
@@ -329,34 +362,44 @@ class ContainerArchiveManager(ArchiveManager):
             return
 
         def make_sidecar(new_stat):
-            self.trusted_document = layer_document(layer, new_stat, container, self.engine.facts())
+            self.trusted_document = document_of(layer, new_stat, container, self.engine.facts())
             return self.trusted_document
 
         written = archive_stream.commit_archive(target, self.path, make_sidecar)
         self.apply_file_attributes(True)
-        self.finish(True, "exported: " + reason, "exported", document_result(self.path, self.trusted_document),
+        self.finish(True, "exported: " + reason, "exported", result_of_document(self.path, self.trusted_document),
                     container=container)
         self.remember_if_unchanged(self.trusted_document, written)
 
     def _export_to_temp(self, info, container, kind, level):
-        """(AtomicFile or None in check mode, LayerFacts): the export with its snapshot record appended."""
-        target, layer = export_snapshot(self.engine, info, container, self.path, kind, level, self.params["pause"],
-                                        write=not self.check_mode)
+        """(SplitTarget or None in check mode, LayerFacts): the export with its snapshot record appended."""
+        # In check mode the export only streams to compare: nobody waits on a file for it.
+        with progress.saving(None if self.check_mode else self.params["progress_file"],
+                             "exporting container %s to %s" % (container["name"], self.path), self.path, None, self.module.warn):
+            target, layer = export_snapshot(self.engine, info, container, self.path, kind, level, self.params["pause"],
+                                            write=not self.check_mode, split_size=self.split_size)
         self.add_stats(layer.stats)
         return target, layer
 
     def _keep(self, document, stat, msg):
-        """The archive stays: report it, and remember the document that describes it."""
+        """The archive stays: report it, and remember the document that describes it; laid out
+        again first when split_size asks for other files."""
         document = dict(document, archive=dict(document["archive"], size=stat.st_size, mtime_ns=stat.st_mtime_ns))
         self.trusted_document = document
-        self.finish(False, msg, "skipped", document_result(self.path, document), container=document["container"])
-        if not self.check_mode:
+        problem = self.layout_problem()
+        if problem is not None:
+            if not self.check_mode:
+                document = self.lay_out(document)
+            msg = "%s the archive out again: %s" % ("would lay" if self.check_mode else "laid", problem)
+        self.finish(problem is not None, msg, "relaid" if problem else "skipped", result_of_document(self.path, document),
+                    container=document["container"])
+        if not self.check_mode and problem is None:
             self.remember_if_unchanged(document, stat)
 
     def _verified_for_keeping(self, meta, container):
         """The document of the archive on disk when reading it confirms its sidecar, else None."""
         found = self.reader.confirmed(self.path, meta, container["id"])
-        return layer_document(found, found.file_stat, container, self.engine.facts()) if found is not None else None
+        return document_of(found, found.file_stat, container, self.engine.facts()) if found is not None else None
 
     def _recorded_archive(self, stat):
         """(document, verified) for the archive at path: what this host wrote or verified (True),
@@ -404,7 +447,7 @@ class ContainerArchiveManager(ArchiveManager):
             # else (skip, re-tag, a forced import, what check mode predicts) rests on the archive itself.
             layer, claimed_by = self.reader.read_whole(self.path, claims=layer, claimed_by=claimed_by), None
             archive, wanted, step, config = self._import_plan(name, layer)
-        facts = layer_result(self.path, layer)
+        facts = result_of_layer(self.path, layer)
         image = {"id": step.engine_id, "tags": [name], "config": config, "config_digest": archive.config_digest,
                  "manifest_digest": archive.manifest_digest}
         self.diff({"tags": dict(step.tags_before)}, {"tags": {name: step.engine_id or archive.config_digest}})
@@ -419,8 +462,10 @@ class ContainerArchiveManager(ArchiveManager):
             self.finish(True, "would %s: %s" % ("import" if action == "imported" else "re-tag", why), action, facts, image=image)
             return
         if action == "imported":
-            stats, found = container_transfer.import_layer(self.engine, self.path, layer, archive,
-                                                           container_transfer.mismatch_error(self.path, claimed_by))
+            with progress.loading(self.params["progress_file"], "importing " + self.path, self.path, self.module.warn,
+                                  size=getattr(archive_stat(self.path), "st_size", None)):
+                stats, found = container_transfer.import_layer(self.engine, self.path, layer, archive,
+                                                               container_transfer.mismatch_error(self.path, claimed_by))
             self.add_stats(stats)
             self.reader.remember_read(self.path, found)
         else:
@@ -457,6 +502,8 @@ def main():
             comment=dict(type="str"),
             pause=dict(type="bool", default=False),
             force=dict(type="bool", default=False),
+            split_size=dict(type="str"),
+            progress_file=dict(type="path"),
             **ARCHIVE_ARGUMENT_SPEC,
         ),
         required_if=[("state", "exported", ["container"]), ("state", "imported", ["image"])],

@@ -14,14 +14,24 @@ description:
     host into a bundle directory on the controller with the connection's own file transfer (sftp or scp over ssh),
     which streams from file to file. Memory does not grow with the archive's size, also with C(become), where
     M(ansible.builtin.fetch) reads the whole file into memory.
-  - The copy is written under a temporary name, checked against O(sha256) and O(size) through a descriptor of that
-    very file, and only then renamed into place, readable by its owner only (mode C(0600)); a copy that does not
-    match is removed and the task fails. The temporary file is locked while the copy runs; a copy killed half-way
-    leaves it behind unlocked, and the next copy to the same path removes it.
+  - The copy is written to a partial copy beside the destination, C(<path>.<first 16 digits of sha256>.partial),
+    checked against O(sha256) and O(size) through a descriptor of that very file, and only then renamed into place,
+    readable by its owner only (mode C(0600)); a copy that does not match is removed and the task fails. The partial
+    copy is opened without following a link and only when it is a regular file of the controller's user; anything
+    else under its name fails the task.
+  - A copy cut off by a dropped connection or a killed run leaves its partial copy, and the next copy of the same
+    content resumes it. The partial copy and the archive on the host are hashed in blocks of 32 MiB (on the host with
+    C(dd) and C(sha256sum), of GNU coreutils or busybox), the longest run of matching blocks from the start is kept and
+    the rest cut off, and only what is missing moves, cut out on the host with C(dd) into Ansible's remote temporary
+    directory at most 256 MiB at a time. A partial copy whose first block does not match is fetched again whole.
+    Partial copies of other content for the same destination are removed once the copy is in place.
+  - At C(-v), the copy prints a line every tenth of the way or every 30 seconds, with the bytes, the rate and the time
+    left, and a last line when it ends.
   - While it writes, the copy holds an exclusive lock (C(flock)) on the bundle directory, the lock that
     M(airgap.docker.bundle) takes too, so that no other run rewrites the manifest or removes files while it copies.
     A copy that finds the directory locked waits up to O(lock_timeout) seconds, then fails saying so.
-  - A copy already in the bundle that matches is kept and nothing is transferred. Checksums computed on the controller
+  - A copy already in the bundle that matches is kept and nothing is transferred; so is an archive the bundle holds as
+    numbered parts (C(<path>.part001), ...) that make O(sha256), which M(airgap.docker.push_archive) joins on the hosts. Checksums computed on the controller
     are remembered outside the bundle, in the controller user's C(${XDG_CACHE_HOME:-~/.cache}/airgap.docker/verified/)
     (C($AIRGAP_DOCKER_CACHE/verified/) when that is set), by each file's device, inode, size, modification time and
     inode change time; a file replaced or altered since it was hashed is hashed again.
@@ -93,7 +103,13 @@ dest:
   returned: always
   type: str
 bytes:
-  description: Bytes transferred (or that would be, in check mode); 0 when the controller's copy was reused.
+  description:
+    - Bytes moved by this run (or that would be, in check mode); 0 when the controller's copy was reused. A resumed copy
+      counts only what it fetched.
   returned: always
+  type: int
+resumed_from:
+  description: Bytes of a partial copy on the controller that matched the source and were kept.
+  returned: when the archive was copied
   type: int
 """

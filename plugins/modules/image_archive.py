@@ -22,18 +22,23 @@ description:
     believed about that; what this host verified or wrote is remembered in the user's cache
     (C(~/.cache/airgap.docker/verified)) so that a re-run on the unchanged file costs a C(stat).
   - The module never pulls from a registry and never removes images.
+  - With O(state=inspected) it describes an archive, whole or held as parts, without any engine (it needs neither a
+    running engine nor the Docker SDK), for example to check a medium before it is carried in.
 author:
   - airgap.docker contributors (@airgap-docker)
 extends_documentation_fragment:
   - airgap.docker.engine
   - airgap.docker.archive
+  - airgap.docker.progress
   - airgap.docker.attributes
   - airgap.docker.attributes.action_group
   - ansible.builtin.files
 attributes:
   check_mode:
     support: full
-    details: Check mode predicts exactly what a real run does, including which images would be loaded or re-tagged.
+    details:
+      - Check mode predicts exactly what a real run does, including which images would be loaded or re-tagged.
+      - O(state=inspected) never changes anything, and reads the same in check mode.
   diff_mode:
     support: full
     details: On save the diff shows the archive's images and tags before and after; on load it shows where each tag points.
@@ -52,16 +57,24 @@ options:
       - V(saved) makes O(path) an archive holding exactly O(images), with the tags they were requested by.
       - V(loaded) makes every image in the archive present in the engine with all of the archive's tags.
         A tag that points to another image is moved to the archive's image.
-      - V(absent) removes the archive and its sidecar.
+      - V(inspected) returns what the archive holds (RV(images), RV(archive)) and, with O(checksum), whether it has that
+        checksum (RV(verified)), without contacting any engine and without changing anything. The description comes from
+        what this host verified of exactly these files before, else from the sidecar when its size agrees with the file
+        (and, with O(checksum), its sha256 with the file's, which is then computed), else from the archive itself, read
+        once as it streams and checked against its own digests (RV(source)). A file that is no image archive, or a
+        damaged one, fails with one sentence.
+      - V(absent) removes the archive, its parts (see O(split_size)) and its sidecar.
+      - With V(loaded), V(inspected) and V(absent), O(path) may name the first part of an archive held as parts.
     type: str
-    choices: [saved, loaded, absent]
+    choices: [saved, loaded, inspected, absent]
     default: saved
   images:
     description:
       - Images to save, by name (V(repo:tag), the tag defaulting to V(latest)) or by full or short ID.
         An image requested by name is saved with that tag; one requested by ID only is saved without tags.
       - Required for O(state=saved).
-      - With O(state=loaded), images that must be in the archive; the module fails before loading anything if one is not.
+      - With O(state=loaded) or O(state=inspected), images that must be in the archive; the module fails before loading anything
+        if one is not.
     type: list
     elements: str
     aliases: [name]
@@ -107,6 +120,7 @@ options:
       - An input that is itself thin and leaves out more layers than the archive to write may is refused from its sidecar,
         before it is read. It must be another file than O(path).
       - The output is always written as an OCI layout (see O(exclude_layers)).
+      - The input may be held as parts (see O(split_size)); name the archive or its first part.
     type: path
 seealso:
   - module: airgap.docker.container_archive
@@ -159,7 +173,31 @@ EXAMPLES = r"""
     images: [registry.example.com/app:2.0]
     exclude_layers: "{{ receiver.inventory.layers }}"
 
-- name: Remove an archive and its sidecar
+- name: Save onto a FAT32 stick, whose files hold at most 4 GiB - 1 byte (app.tar.zst.part001, .part002, ...)
+  airgap.docker.image_archive:
+    path: /media/usb/app.tar.zst
+    images: [registry.example.com/app:1.4]
+    split_size: 4095M
+
+- name: Load it from the stick on the other side (naming the archive or its first part)
+  airgap.docker.image_archive:
+    path: /media/usb/app.tar.zst.part001
+    state: loaded
+    checksum: "{{ app_archive_sha256 }}"   # of the whole archive, from a trusted source
+
+- name: Check a medium before carrying it in, without any engine
+  airgap.docker.image_archive:
+    path: /media/usb/app.tar.zst
+    state: inspected
+    checksum: "{{ app_archive_sha256 }}"
+  register: medium
+
+- name: Refuse a medium that is not the expected one
+  ansible.builtin.assert:
+    that: medium.verified
+    fail_msg: "{{ medium.archive.path }} is not the archive that was signed off"
+
+- name: Remove an archive, its parts and its sidecar
   airgap.docker.image_archive:
     path: /srv/images/app.tar.zst
     state: absent
@@ -172,7 +210,10 @@ msg:
   type: str
   sample: the archive already holds exactly the requested images
 actions:
-  description: What was done (or, in check mode, would be done), in order.
+  description:
+    - What was done (or, in check mode, would be done), in order. V(saved), V(loaded), V(retagged), V(removed),
+      V(attributes) (file attributes set), V(relaid) (an up-to-date archive written again as other files, see O(split_size)),
+      V(inspected) (O(state=inspected)), V(skipped) (nothing to do).
   returned: always
   type: list
   elements: str
@@ -202,6 +243,25 @@ archive:
       description: V(legacy) (C(manifest.json) only, Docker 24 and older) or V(oci) (C(index.json) and blobs, Docker 25 and newer).
       type: str
       sample: oci
+    parts:
+      description:
+        - The parts of an archive held as parts (see O(split_size)), in order, as the sidecar records them. The sha256 of a
+          part is null with O(state=inspected) when neither a sidecar nor a read of this host records it.
+        - Returned for an archive held as parts; with O(state=inspected) always (an empty list for one file).
+      type: list
+      elements: dict
+      sample: [{"name": "app.tar.zst.part001", "size": 4293918720, "sha256": "5b1d…"},
+               {"name": "app.tar.zst.part002", "size": 1207959552, "sha256": "a0c3…"}]
+      contains:
+        name:
+          description: File name of the part, next to the archive's path.
+          type: str
+        size:
+          description: Size in bytes.
+          type: int
+        sha256:
+          description: SHA-256 of the part.
+          type: str
 images:
   description: The images in the archive.
   returned: unless O(state=absent)
@@ -209,7 +269,7 @@ images:
   elements: dict
   contains:
     id:
-      description: The image's ID in this engine; null when it is not there (yet).
+      description: The image's ID in this engine; null when it is not there (yet). Not returned with O(state=inspected).
       type: str
     tags:
       description: The image's tags in the archive.
@@ -236,6 +296,39 @@ images:
         - How many bottom layers a thin archive leaves out (see O(exclude_layers)); 0 for a full archive. The receiving
           engine must hold the first that many RV(images[].diff_ids) as a stack.
       type: int
+    layers:
+      description: With O(state=inspected), how many layers the image has (those a thin archive leaves out included).
+      type: int
+    platform:
+      description: With O(state=inspected), the image's platform as V(os/architecture), for example V(linux/amd64).
+      type: str
+    os:
+      description: With O(state=inspected), the image's operating system.
+      type: str
+    architecture:
+      description: With O(state=inspected), the image's architecture.
+      type: str
+    created:
+      description: With O(state=inspected), the image's creation time.
+      type: str
+    index_digest:
+      description: With O(state=inspected), the digest of the image's index where the archive has one (multi-platform images).
+      type: str
+verified:
+  description:
+    - With O(state=inspected) and O(checksum), whether the archive (the parts joined, for an archive held as parts) has that
+      SHA-256; null without O(checksum).
+  returned: when O(state=inspected)
+  type: bool
+  sample: true
+source:
+  description:
+    - With O(state=inspected), where the description comes from. V(memo) is what this host read and verified of exactly these
+      files before. V(sidecar) is the sidecar, whose size agrees with the file (and, with O(checksum), its sha256 with the
+      file's sha256, computed for this). V(archive) is the archive itself, read now and checked against its own digests.
+  returned: when O(state=inspected)
+  type: str
+  sample: sidecar
 sidecar:
   description:
     - The archive's sidecar document, as written next to it in C(<path>.airgap.json), for example to build a bundle
@@ -279,11 +372,14 @@ stats:
 
 import os
 
-from ansible_collections.airgap.docker.plugins.module_utils import archive_stream, image_plans, image_transfer, sidecar
+from ansible.module_utils.basic import missing_required_lib
+
+from ansible_collections.airgap.docker.plugins.module_utils import archive_inspect, archive_stream, image_plans, image_transfer, progress, sidecar
+from ansible_collections.airgap.docker.plugins.module_utils.archive_files import archive_stat, resolve
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, EngineError, InvalidInput
-from ansible_collections.airgap.docker.plugins.module_utils.file_access import stat_or_none
 from ansible_collections.airgap.docker.plugins.module_utils.image_load_steps import ImageArchiveReader, check_thin
 from ansible_collections.airgap.docker.plugins.module_utils.image_results import (
+    info_result,
     load_diff,
     load_message,
     records_result,
@@ -300,21 +396,26 @@ from ansible_collections.airgap.docker.plugins.module_utils.image_save_steps imp
 )
 from ansible_collections.airgap.docker.plugins.module_utils.module_support import (
     ARCHIVE_ARGUMENT_SPEC,
+    ENGINE_ARGUMENT_SPEC,
     ArchiveManager,
     build_module,
     run_manager,
 )
+from ansible_collections.airgap.docker.plugins.module_utils.split_files import SplitFiles
 from ansible_collections.airgap.docker.plugins.module_utils.thin_plan import plan_omissions
 
 
-class ImageArchiveManager(ArchiveManager):
+class ImageArchiveManager(SplitFiles, ArchiveManager):
     """Decides what a run must do, honours check mode, then does it."""
 
     writes_state = "saved"
-    handlers = {"saved": "ensure_saved", "loaded": "ensure_loaded"}
+    handlers = {"saved": "ensure_saved", "loaded": "ensure_loaded", "inspected": "ensure_inspected"}
 
     def __init__(self, module):
         super().__init__(module)
+        self.prepare_files()
+        if self.params["from_archive"]:
+            self.params["from_archive"] = resolve(self.params["from_archive"])  # its first part names a split archive
         self.reader = ImageArchiveReader(self.params.get("checksum"), self.recall_verified, self.remember_verified,
                                          self.add_stats)
 
@@ -338,7 +439,7 @@ class ImageArchiveManager(ArchiveManager):
         recorded, facts, up_to_date, reason = self._save_decision(wanted, kind, platform)
         self.diff(*save_diff(recorded, wanted))
         if up_to_date:
-            self.finish(False, reason, "skipped", facts, images=records_result(recorded))
+            self._keep(recorded, facts, reason, platform)
             return
         if self.check_mode:
             self.finish(True, "would save: " + reason, "saved", None, images=wanted_result(wanted))
@@ -346,13 +447,24 @@ class ImageArchiveManager(ArchiveManager):
         content, records = self._save(wanted, requests, kind, level, platform, source)
         self.finish(True, "saved: " + reason, "saved", content.facts(self.path), images=records_result(records))
 
+    def _keep(self, recorded, facts, reason, platform):
+        """The archive holds what is wanted: it stays, laid out again when split_size asks for other files."""
+        problem = self.layout_problem()
+        if problem is None:
+            self.finish(False, reason, "skipped", facts, images=records_result(recorded))
+        elif self.check_mode:
+            self.finish(True, "would lay the archive out again: " + problem, "relaid", facts, images=records_result(recorded))
+        else:
+            facts = recorded_state(self.lay_out(self.trusted_document), self.path, platform)[3]
+            self.finish(True, "laid the archive out again: " + problem, "relaid", facts, images=records_result(recorded))
+
     def _save_decision(self, wanted, kind, platform):
         """(recorded images, archive facts, up to date, reason) of the archive at path against wanted.
 
         What this host wrote or verified before (the memo) decides at O(1) cost; an archive it
         does not know is read, never judged by its sidecar.
         """
-        stat = stat_or_none(self.path)
+        stat = archive_stat(self.path)
         document = self.recall_verified(self.path, stat) if stat is not None else None
         if stat is not None and document is None:
             try:
@@ -392,7 +504,10 @@ class ImageArchiveManager(ArchiveManager):
     def _save(self, wanted, requests, kind, level, platform, source):
         # With from_archive the engine is never contacted (it may be down or absent).
         engine = self.engine if source is None else None
-        target, content, thin = write_to_temp(engine, wanted, self.path, kind, level, platform, source, self.params["from_archive"])
+        with progress.saving(self.params["progress_file"], "saving %s to %s" % (", ".join(requests), self.path),
+                             self.path, sum(w.size or 0 for w in wanted), self.module.warn):
+            target, content, thin = write_to_temp(engine, wanted, self.path, kind, level, platform, source,
+                                                  self.params["from_archive"], self.split_size)
         try:
             records = match_saved(wanted, content.images)
         except EngineError:
@@ -415,7 +530,7 @@ class ImageArchiveManager(ArchiveManager):
         self.apply_file_attributes(True)
         # Remembered after the file attributes (their change changes the ctime), and only for the
         # file this run wrote, should another have been put in its place meanwhile.
-        now = stat_or_none(self.path)
+        now = archive_stat(self.path)
         if now is not None and (now.st_dev, now.st_ino) == (written.st_dev, written.st_ino):
             self.remember_verified(self.path, self.trusted_document, now)
         return content, records
@@ -460,6 +575,19 @@ class ImageArchiveManager(ArchiveManager):
         self.finish(True, load_message(needs_load, retags, force, done=True), actions, content.facts(self.path),
                     images=steps_result(steps))
 
+    # inspected ------------------------------------------------------------------------------
+
+    def ensure_inspected(self):
+        """What the archive holds, without any engine (self.engine is never touched here)."""
+        found = archive_inspect.inspect(self.reader, self.path, self.params["checksum"])
+        content = found.content
+        if self.params["images"]:
+            image_plans.check_requested_in_archive([r.strip() for r in self.params["images"]], content.images)
+        archive = dict(content.facts(self.path), parts=archive_inspect.parts_result(self.path, content))
+        self.finish(False, archive_inspect.message(found), "inspected", archive, images=info_result(content.images),
+                    verified=found.verified, source=found.source)
+        self.result["verified"] = found.verified  # also when None: no checksum to compare
+
     def _load_steps(self, content, lookup):
         """What loading content takes, once the images requested are known to be in it."""
         if self.params["images"]:
@@ -468,8 +596,10 @@ class ImageArchiveManager(ArchiveManager):
 
     def _load(self, content, expected_sha256, platform):
         """Load the archive, verified while it streams; returns the ArchiveContent it verified."""
-        loaded, stats = image_transfer.load_archive(self.engine, self.path, content.compression, expected_sha256, platform,
-                                                    claims=content.images)
+        with progress.loading(self.params["progress_file"], "loading " + self.path, self.path, self.module.warn,
+                              size=getattr(archive_stat(self.path), "st_size", None)):
+            loaded, stats = image_transfer.load_archive(self.engine, self.path, content.compression, expected_sha256, platform,
+                                                        claims=content.images)
         self.add_stats(stats)
         if not content.verified:  # what the memo holds already (perhaps richer, from the save) stays
             self.remember_verified(self.path, loaded.document(), loaded.file_stat)
@@ -477,21 +607,36 @@ class ImageArchiveManager(ArchiveManager):
 
 
 def main():
+    # Built without the engine check: state=inspected needs neither an engine nor the Docker SDK.
     module = build_module(
         dict(
+            ENGINE_ARGUMENT_SPEC,
             path=dict(type="path", required=True),
-            state=dict(type="str", default="saved", choices=["saved", "loaded", "absent"]),
+            state=dict(type="str", default="saved", choices=["saved", "loaded", "inspected", "absent"]),
             images=dict(type="list", elements="str", aliases=["name"]),
             force=dict(type="bool", default=False),
             platform=dict(type="str"),
             exclude_layers=dict(type="list", elements="str", default=[]),
             from_archive=dict(type="path"),
+            split_size=dict(type="str"),
+            progress_file=dict(type="path"),
             **ARCHIVE_ARGUMENT_SPEC,
         ),
+        engine=False,
         required_if=[("state", "saved", ["images"])],
         add_file_common_args=True,
     )
+    if module.params["state"] != "inspected":
+        require_docker_sdk(module)
     run_manager(module, ImageArchiveManager)
+
+
+def require_docker_sdk(module):
+    """What build_module checks for modules that always talk to an engine."""
+    from ansible_collections.airgap.docker.plugins.module_utils.engine import DOCKER_IMPORT_ERROR
+
+    if DOCKER_IMPORT_ERROR is not None:
+        module.fail_json(msg=missing_required_lib("docker (Docker SDK for Python >= 7.0)"), exception=DOCKER_IMPORT_ERROR)
 
 
 if __name__ == "__main__":

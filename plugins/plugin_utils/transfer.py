@@ -8,6 +8,9 @@ Archives move with the connection's own file transfer (sftp or scp for ssh), whi
 from file to file. Ansible's fetch falls back to slurp (the whole file, base64, in memory)
 under become, and copy checksums the controller file once per host; neither suits archives
 of gigabytes sent to hundreds of hosts.
+
+A transfer cut off (a dropped link, a killed run) leaves a partial copy under a name that says what
+it is part of; the next run keeps the blocks of it that match (resume.py) and moves only the rest.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError
+from ansible_collections.airgap.docker.plugins.plugin_utils import remote_shell, resume
 
 
 class TransferAction(ActionBase):
@@ -28,7 +32,8 @@ class TransferAction(ActionBase):
     ARGUMENT_SPEC = {}
 
     def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars or {})
+        self.task_vars = task_vars or {}
+        result = super().run(tmp, self.task_vars)
         _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         try:
             result.update(self.transfer(args))
@@ -53,6 +58,23 @@ class TransferAction(ActionBase):
             return int(lines[-1].split()[3]) * 1024
         except (IndexError, ValueError):
             return None
+
+    def kept_prefix(self, remote_path, remote_end, local_fd, limit):
+        """Bytes from the start that the remote file and the local file (open as `local_fd`) have in
+        common, in whole blocks of resume.py, within the first `limit` bytes. A remote host that cannot
+        hash (no sha256sum) keeps nothing: what cannot be checked is sent again."""
+        spans = resume.blocks(limit, remote_end)
+        if not spans:
+            return 0
+        res = self._low_level_execute_command(remote_shell.hash_blocks(remote_path, spans), sudoable=False)
+        if res.get("rc") != 0:
+            return 0
+        theirs = remote_shell.parse_digests(res.get("stdout") or "")
+        return resume.matching_prefix(spans, resume.local_digests(local_fd, spans), theirs)
+
+    def host_label(self):
+        """The inventory host's name: two inventory hosts may be one machine, which its address would not tell."""
+        return getattr(self, "task_vars", {}).get("inventory_hostname") or self._host_name()
 
     def _host_name(self):
         return self._play_context.remote_addr or "the remote host"

@@ -8,6 +8,7 @@ role's) are played with `ansible-playbook`, as an operator plays them.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -100,3 +101,12 @@ def assert_clean_failure(result, *fragments):
     assert "\n" not in message.strip() and "Traceback" not in message, message
     for fragment in fragments:
         assert fragment in message, message
+
+
+def sha256_of(path):
+    """The sha256 of a file, read in pieces (archives may be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

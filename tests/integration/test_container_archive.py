@@ -13,7 +13,7 @@ from pathlib import Path
 
 import docker
 import pytest
-from ansible_calls import assert_clean_failure, changed
+from ansible_calls import assert_clean_failure, changed, sha256_of
 from image_factory import test_repository as repository_name
 
 MODULE = "airgap.docker.container_archive"
@@ -260,9 +260,6 @@ def fresh_memo(tmp_path):
     directory.mkdir(mode=0o700)
     return {"AIRGAP_DOCKER_CACHE": str(directory)}
 
-
-def sha256_of(path):
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_the_record_is_invisible_to_tar_and_docker_import(ansible, engine, container, unique, workdir):

@@ -4,14 +4,13 @@ receives a complete tar before the whole file is verified."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import tarfile
 
 import pytest
-from ansible_calls import changed
+from ansible_calls import changed, sha256_of
 
 MODULE = "airgap.docker.image_archive"
 
@@ -34,13 +33,6 @@ def assert_not_in_engine(engine, saved):
     for image in saved["images"]:
         assert not held & {image["config_digest"], image.get("manifest_digest")}, image
 
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def carried(path, workdir, name):

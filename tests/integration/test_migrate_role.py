@@ -5,6 +5,8 @@ containerd-store 26) and its own staging directory, driven by ansible-playbook o
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pwd
 import re
@@ -104,25 +106,29 @@ def test_unreachable_target_fails_alone(scenario, fleet):
     assert "unreachable: FAILED or unreachable" in run.output
 
 
-def test_pack_is_reproducible_and_unpacks_without_the_source(scenario, hosts):
-    app, tool = scenario.image("1"), scenario.image("2", random_bytes=32 * 1024)
+def test_pack_is_reproducible_and_unpacks_without_the_source(scenario, hosts, fleet):
+    """For media that take files of 2 MiB at most: the tool's archive (random content, over 3 MiB)
+    travels as parts, the others whole; every host joins the parts and loads the whole archive."""
+    app, tool = scenario.image("1"), scenario.image("2", random_bytes=3 * 1024 * 1024)
     web = scenario.container("web", app)
     containers = [{"name": web, "image": scenario.repo + "-web:snap"}]
     bundle = scenario.tmp / "bundle"
 
-    first = pack(scenario, bundle, [app, tool], containers)
+    first = pack(scenario, bundle, [app, tool], containers, migrate_split_size="2M")
     assert_ok(first, "src")
     assert first.changed("src")
     assert subprocess.run(["sha256sum", "--quiet", "-c", "SHA256SUMS"], cwd=str(bundle), capture_output=True, check=False).returncode == 0
-    again = pack(scenario, bundle, [app, tool], containers)
+    assert_held_as_parts(bundle, "images/" + archive_name(tool), 2 << 20)
+    assert (bundle / "images" / archive_name(app)).exists()  # under the limit: whole
+    again = pack(scenario, bundle, [app, tool], containers, migrate_split_size="2M")
     assert_ok(again, "src")
     assert not again.changed("src")
     assert again.reports["src"]["bytes_fetched"] == 0
 
-    # A second bundle from scratch (archives saved again on the source) is byte-identical.
+    # A second bundle from scratch (archives saved again on the source) is byte-identical, parts included.
     scenario.fleet.clear_staging("src")
     other = scenario.tmp / "bundle-again"
-    assert_ok(pack(scenario, other, [app, tool], containers), "src")
+    assert_ok(pack(scenario, other, [app, tool], containers, migrate_split_size="2M"), "src")
     assert bundle_bytes(other) == bundle_bytes(bundle)
 
     # The bundle travels: the controller's copy is all the disconnected side has.
@@ -137,6 +143,18 @@ def test_pack_is_reproducible_and_unpacks_without_the_source(scenario, hosts):
         assert [run.changed(host) for run in runs] == [True, True, False, False]
         assert scenario.target_fingerprint(host, tool) == scenario.target_fingerprint("src", tool)
         assert hosts[host].inspect(scenario.repo + "-web:snap") is not None
+        assert fleet.staging_files(host) == []  # no part, joined file or partial copy left behind
+
+
+def assert_held_as_parts(bundle, path, split):
+    """The manifest lists the archive's parts, of `split` bytes but the last, and `cat` of them has its sha256."""
+    entry = next(e for e in json.loads((bundle / "manifest.json").read_text())["archives"] if e["path"] == path)
+    parts = sorted(bundle.glob(path + ".part*"))
+    assert [p.relative_to(bundle).as_posix() for p in parts] == [p["path"] for p in entry["parts"]]
+    assert len(parts) == -(-entry["size"] // split) >= 2 and not (bundle / path).exists()
+    assert all(p.stat().st_size == split for p in parts[:-1]) and parts[-1].stat().st_size <= split
+    joined = hashlib.sha256(b"".join(p.read_bytes() for p in parts)).hexdigest()
+    assert joined == entry["sha256"]
 
 
 def test_pack_removes_archives_it_no_longer_lists(scenario):

@@ -7,9 +7,19 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.airgap.docker.plugins.plugin_utils import resume
+
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
     """The controller's checksum memo goes to the test's directory, never the user's."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.delenv("AIRGAP_DOCKER_CACHE", raising=False)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 16 KiB read in units of 4 KiB, pieces of 32 KiB: a 100 KiB archive spans all the cases."""
+    monkeypatch.setattr(resume, "UNIT", 4096)
+    monkeypatch.setattr(resume, "BLOCK", 16384)
+    monkeypatch.setattr(resume, "CHUNK", 32768)

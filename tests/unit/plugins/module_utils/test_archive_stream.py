@@ -555,3 +555,56 @@ def test_only_whole_tar_blocks_are_sent(block_size):
     scanner = TarScanner(lambda name, size: False)
     for block in until_end_of_archive(chunks(TAR, block_size), scanner, lambda: None):
         assert len(block) % 512 == 0
+
+
+# split archives ----------------------------------------------------------------------------
+
+BIG = legacy_archive([ImageSpec(tags=["big:1"], layers=[tar_bytes([("blob", random_bytes(43, (2 << 20) + 5000))])])])
+
+
+def test_write_archive_splits_once_the_archive_outgrows_split_size(tmp_path):
+    path = str(tmp_path / "big.tar")
+    target, transfer = write_archive(chunks(BIG, 65_536), path, NONE, None, len(BIG), Recorder(), split_size=1 << 20)
+    assert [p["size"] for p in transfer.parts] == [1 << 20, 1 << 20, len(BIG) - (2 << 20)]
+    assert transfer.archive_sha256 == hashlib.sha256(BIG).hexdigest()
+    with open(path + ".part001", "wb") as handle:
+        handle.write(b"an earlier split, of another size")
+    with open(path, "wb") as handle:
+        handle.write(b"an earlier whole archive")
+    stat = commit_archive(target, path, lambda s: sidecar.build({"size": s.st_size, "mtime_ns": s.st_mtime_ns}, []))
+    assert listing(tmp_path) == ["big.tar.airgap.json", "big.tar.part001", "big.tar.part002", "big.tar.part003"]
+    meta = sidecar.read_sidecar(path)
+    assert meta["archive"]["parts"] == transfer.parts and meta["archive"]["size"] == len(BIG) == stat.st_size
+    assert sidecar.describes(meta, stat)
+
+
+def test_write_archive_under_split_size_stays_whole(tmp_path):
+    path = str(tmp_path / "small.tar")
+    target, transfer = write_archive(BLOCKS, path, NONE, None, len(TAR), Recorder(), split_size=1 << 20)
+    commit_archive(target, path, lambda s: sidecar.build({"size": s.st_size}, []))
+    assert transfer.parts == [] and listing(tmp_path) == ["small.tar", "small.tar.airgap.json"]
+    assert "parts" not in sidecar.read_sidecar(path)["archive"]
+
+
+def test_read_archive_and_sniff_compression_read_the_parts(tmp_path):
+    path = str(tmp_path / "big.tar.zst")
+    target, written = write_archive(chunks(BIG, 65_536), path, ZSTD, 1, len(BIG), Recorder(), split_size=1 << 20)
+    target.commit()
+    assert sniff_compression(path) == ZSTD
+    seen = Recorder()
+    transfer = read_archive(path, seen)
+    assert b"".join(seen.seen[:-1]) == BIG
+    assert (transfer.archive_sha256, transfer.parts) == (written.archive_sha256, written.parts)
+    assert transfer.file_stat is not None and transfer.file_stat.st_size == written.archive_size
+
+
+def test_read_archive_names_a_damaged_part_its_sidecar_records(tmp_path):
+    path = str(tmp_path / "big.tar.gz")
+    target, written = write_archive(chunks(BIG, 65_536), path, GZIP, 1, len(BIG), Recorder(), split_size=1 << 20)
+    commit_archive(target, path, lambda s: sidecar.build({"size": s.st_size, "sha256": written.archive_sha256}, []))
+    with open(path + ".part002", "r+b") as handle:
+        handle.seek(1000)
+        handle.write(b"\x00\x01\x02\x03")
+    with pytest.raises(ArchiveError) as raised:
+        read_archive(path, Recorder())
+    assert raised.value.msg.startswith("%s.part002 does not match the sidecar of %s (sha256 " % (path, path))

@@ -151,8 +151,8 @@ def test_bundle_with_thin_archives_is_schema_2():
     manifest = bundle.build_manifest([thin_entry()], {})
     assert manifest["schema"] == 2
     bundle.check_manifest(manifest, "manifest.json")
-    with pytest.raises(ArchiveError, match="reads schemas 1 and 2"):
-        bundle.check_manifest(dict(manifest, schema=3), "manifest.json")
+    with pytest.raises(ArchiveError, match="reads schemas 1, 2 and 3"):
+        bundle.check_manifest(dict(manifest, schema=4), "manifest.json")
 
 
 def test_thin_entries_are_kept_while_their_full_archive_holds_the_same_images():
@@ -174,8 +174,8 @@ def test_read_manifest_refuses_foreign_and_future_documents(tmp_path):
     (tmp_path / "manifest.json").write_text('{"kind": "something else"}')
     with pytest.raises(ArchiveError, match=r"not an airgap\.docker bundle"):
         bundle.read_manifest(str(tmp_path))
-    (tmp_path / "manifest.json").write_text('{"kind": "airgap.docker/bundle", "schema": 3}')
-    with pytest.raises(ArchiveError, match="schema 3"):
+    (tmp_path / "manifest.json").write_text('{"kind": "airgap.docker/bundle", "schema": 4}')
+    with pytest.raises(ArchiveError, match="schema 4"):
         bundle.read_manifest(str(tmp_path))
     (tmp_path / "manifest.json").write_text('{"kind": "airgap.docker/bundle", "schema": 1, "archives": [{"path": "../x"}]}')
     with pytest.raises(ArchiveError, match=r"archives\[0\]\.path is not a path inside a bundle"):
@@ -352,3 +352,33 @@ def test_a_fifo_in_place_of_a_bundle_file_is_refused_at_once(tmp_path):
     os.symlink(tmp_path / "nowhere", tmp_path / "SHA256SUMS")
     with pytest.raises(ArchiveError, match="SHA256SUMS does not exist"):
         bundle.read_sums(str(tmp_path))
+
+
+def _split_entry(sizes=(4, 4, 2), names=None):
+    entry = dict(bundle.archive_entry("images/a.tar.zst", image_sidecar())[0])
+    names = names or ["images/a.tar.zst.part%03d" % n for n in range(1, len(sizes) + 1)]
+    return bundle.with_parts(entry, [{"path": n, "size": s, "sha256": "%02d" % i * 32} for i, (n, s) in enumerate(zip(names, sizes))])
+
+
+def test_a_bundle_with_parts_is_schema_3_and_its_sums_list_the_parts():
+    manifest = bundle.build_manifest([_split_entry()], {})
+    assert manifest["schema"] == 3
+    bundle.check_manifest(manifest, "manifest.json")
+    sums = bundle.parse_sums(bundle.render_sums(manifest, bundle.encode(manifest)))
+    assert sorted(sums) == ["images/a.tar.zst.airgap.json", "images/a.tar.zst.part001", "images/a.tar.zst.part002",
+                            "images/a.tar.zst.part003", "manifest.json"]
+    assert bundle.listed_files(manifest) == set(sums) - {"manifest.json"}
+
+
+@pytest.mark.parametrize("entry, problem", [
+    (_split_entry(names=["images/a.tar.zst.part001", "images/a.tar.zst.part003", "images/a.tar.zst.part002"]),
+     r"parts\[1\]\.path is not images/a\.tar\.zst\.part002"),
+    (_split_entry(sizes=(4, 2, 4)), "are not parts of one size but the last"),
+    (_split_entry(sizes=(4, 4, 4)), "adding up to 10 bytes"),
+    (_split_entry(sizes=(10,)), "at least two"),
+    (_split_entry(names=["images/../a", "images/a.tar.zst.part002", "images/a.tar.zst.part003"]), "not a path inside a bundle"),
+])
+def test_parts_out_of_order_or_of_another_layout_are_refused(entry, problem):
+    manifest = dict(bundle.build_manifest([entry], {}))
+    with pytest.raises(ArchiveError, match=problem):
+        bundle.check_manifest(manifest, "manifest.json")

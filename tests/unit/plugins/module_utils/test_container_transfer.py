@@ -17,6 +17,8 @@ import tarfile
 import pytest
 from archive_factory import chunks, digest, random_bytes
 
+from ansible_collections.airgap.docker.plugins.module_utils import sidecar
+from ansible_collections.airgap.docker.plugins.module_utils.archive_stream import commit_archive
 from ansible_collections.airgap.docker.plugins.module_utils.compression import GZIP, NONE, ZSTD
 from ansible_collections.airgap.docker.plugins.module_utils.container_image import ImportArchive, snapshot_record
 from ansible_collections.airgap.docker.plugins.module_utils.container_transfer import (
@@ -311,3 +313,44 @@ def test_import_against_a_wrong_claim_never_completes(tmp_path, claim, fragment)
     sent = bytes(engine.received or b"")
     full = len(archive.head()) + written.tar_size
     assert len(sent) < full, "the engine must never receive the whole layer"
+
+
+# split archives ----------------------------------------------------------------------------
+
+BIG_EXPORT = export_tar({"srv/data.bin": random_bytes(8, (2 << 20) + 3000)})
+
+
+def _split_export(tmp_path):
+    """A container archive of BIG_EXPORT written as parts of 1 MiB, with a sidecar recording them."""
+    path = str(tmp_path / "snap.tar")
+    target, written = export_container(FakeEngine(BIG_EXPORT), "c0ffee", RECORD, path, NONE, None, 0, split_size=1 << 20)
+    assert [p["size"] for p in written.parts][:2] == [1 << 20, 1 << 20] and len(written.parts) == 3
+    commit_archive(target, path, lambda stat: sidecar.build({"size": stat.st_size, "sha256": written.archive_sha256}, [],
+                                                            kind="container"))
+    return path, written
+
+
+def test_an_export_as_parts_reads_back_as_one_archive(tmp_path):
+    path, written = _split_export(tmp_path)
+    assert not os.path.exists(path)
+    read = read_layer_archive(path)
+    assert (read.tar_sha256, read.record, read.archive_sha256) == (written.tar_sha256, RECORD, written.archive_sha256)
+    assert read.parts == written.parts and read.file_stat is not None
+
+
+def test_an_import_from_parts_names_a_damaged_part_and_never_completes(tmp_path):
+    path, written = _split_export(tmp_path)
+    archive = ImportArchive("app:1", b"{}", written.tar_sha256, written.tar_size)
+    engine = FakeEngine()
+    stats, found = import_layer(engine, path, written, archive, mismatch_error(path, None))
+    assert bytes(engine.received) == archive.head() + BIG_EXPORT + archive.tail() and found.parts == written.parts
+    assert "parts" not in stats
+    with open(path + ".part002", "r+b") as handle:
+        handle.seek(4096)
+        handle.write(b"\xff")
+    engine = FakeEngine()
+    with pytest.raises(ChecksumMismatch) as caught:
+        import_layer(engine, path, written, archive, mismatch_error(path, None))
+    assert caught.value.msg.startswith("%s.part002 does not match the sidecar of %s" % (path, path))
+    assert caught.value.msg.endswith("; nothing was imported.")
+    assert len(bytes(engine.received or b"")) < len(archive.head()) + written.tar_size

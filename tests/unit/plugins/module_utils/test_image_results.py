@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
 from ansible_collections.airgap.docker.plugins.module_utils.image_results import (
+    info_result,
     load_message,
     omitted_map,
     records_result,
@@ -57,3 +58,13 @@ def test_load_message():
     present = SimpleNamespace(engine_id="sha256:e", image=image, needs_load=False)
     assert load_message([present], [], True, done=True) == "loaded the archive (force is set)"
     assert load_message([], [("a:1", "sha256:e"), ("a:2", "sha256:e")], False, done=True) == "re-tagged a:1, a:2"
+
+
+def test_info_result_describes_without_an_engine():
+    image = ArchiveImage("sha256:c", tags=["app:1"], diff_ids=["sha256:a", "sha256:b"], os="linux", architecture="arm64",
+                         size=1234, omitted_layers=1, created="2024-03-01T12:00:00Z")
+    entry = info_result([image])[0]
+    assert "id" not in entry
+    assert (entry["platform"], entry["layers"], entry["omitted_layers"], entry["size"]) == ("linux/arm64", 2, 1, 1234)
+    assert (entry["tags"], entry["diff_ids"], entry["created"]) == (["app:1"], ["sha256:a", "sha256:b"], "2024-03-01T12:00:00Z")
+    assert info_result([ArchiveImage("sha256:d")])[0]["platform"] is None

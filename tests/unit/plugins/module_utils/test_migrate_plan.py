@@ -42,6 +42,9 @@ def test_archives_are_named_after_what_they_hold():
     ("relay", {"images": ["app:1", "app/1"]}, ["Two images or containers would be stored under the same file name"
                                                " (images/app_1.tar.zst, images/app_1.tar.zst); name each image and container once."]),
     ("unpack", {"images": [], "bundle_dir": "/b"}, []),
+    ("pack", {"play_hosts": ["a"], "bundle_dir": "/b", "split_size": "4095M"}, []),
+    ("pack", {"play_hosts": ["a"], "bundle_dir": "/b", "split_size": "4 gigs"},
+     ["migrate_split_size: '4 gigs' is not a size: give bytes, or a number with K, M, G or T (powers of 1024), for example 4095M."]),
 ])
 def test_settings_problems(mode, overrides, expected):
     assert migrate_plan.settings_problems(mode, settings(**overrides)) == expected

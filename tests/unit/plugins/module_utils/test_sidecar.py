@@ -242,3 +242,33 @@ def test_describes_same_content_compares_a_kinds_own_facts():
                            extra={"layer": dict(layer, sha256="sha256:" + "0" * 64)})
     assert not sidecar.describes_same_content(written, edited)
     assert not sidecar.describes_same_content(written, sidecar.build({"sha256": "ab" * 32, "size": 10}, [], kind="container"))
+
+
+PART = {"name": "app.tar.part001", "size": 1 << 20, "sha256": "ab" * 32}
+
+
+@pytest.mark.parametrize("archive, expected", [
+    ({"parts": [PART]}, [PART]),
+    ({"parts": [dict(PART, extra=1)]}, [PART]),
+    ({}, None),
+    ({"parts": []}, None),
+    (None, None),
+    ({"parts": "app.tar.part001"}, None),
+    ({"parts": ["app.tar.part001"]}, None),
+    ({"parts": [dict(PART, size="1M")]}, None),
+    ({"parts": [dict(PART, size=True)]}, None),
+    ({"parts": [dict(PART, size=-1)]}, None),
+    ({"parts": [dict(PART, sha256="AB" * 32)]}, None),
+    ({"parts": [dict(PART, name=None)]}, None),
+])
+def test_parts_of(archive, expected):
+    assert sidecar.parts_of(archive) == expected
+
+
+def test_describes_same_content_compares_the_parts(images):
+    whole = sidecar.build({"sha256": "ab" * 32, "size": 10}, images)
+    split = sidecar.build({"sha256": "ab" * 32, "size": 10, "parts": [PART]}, images)
+    assert sidecar.describes_same_content(split, sidecar.build({"sha256": "ab" * 32, "size": 10, "parts": [dict(PART)]}, images))
+    assert not sidecar.describes_same_content(whole, split)
+    assert not sidecar.describes_same_content(split, sidecar.build(
+        {"sha256": "ab" * 32, "size": 10, "parts": [dict(PART, sha256="cd" * 32)]}, images))
