@@ -63,6 +63,11 @@ def _targets(entries, archive_sizes, storage, floor=None):
     if cold_zstd and cold_cli:
         add("cold load from zstd <= 1.05x docker load -i (module time)", module_ratio(entries, cold_zstd), 1.05)
         add("cold load from zstd <= 1.05x docker load -i (whole playbook)", cold_zstd["ratio_median"], 1.05)
+    for case, tool in (("cold save", "image_archive zstd"), ("cold load", "image_archive from .tar.zst")):
+        plain, watched = _entry(entries, case, tool), _entry(entries, case, tool + ", progress_file")
+        if plain and watched and plain["median"]:
+            add("%s with progress_file <= 1.03x without (whole playbook)" % case, watched["median"] / plain["median"], 1.03,
+                note="the noise between rounds is a few percent")
     peaks = [e["peak_rss"] for e in entries if e["tool"].startswith(("image_archive", "container_archive")) and e["peak_rss"]]
     if peaks:
         add("peak RSS of the module <= 100 MB", max(peaks) / 1e6, 100, "%.0f MB")
