@@ -276,8 +276,8 @@ def main():
         image = build_image(engine.client, context, IMAGE)
         results["engines"][name]["image_size"] = image.get("Size")
         container = "airgap-bench-%s" % name
-        files = {key: work / ("%s-%s" % (name, key)) for key in ("cli.tar", "theirs.tar", "ours.tar", "ours.tar.zst", "c.tar", "c.tar.zst",
-                                                                        "progress")}
+        keys = ("cli.tar", "theirs.tar", "ours.tar", "ours.tar.zst", "c.tar", "c.tar.zst", "progress")
+        files = {key: work / ("%s-%s" % (name, key)) for key in keys}
         try:
             run_cases(box, image_cases(engine, files), args, results, name)
             build_image(engine.client, context, IMAGE)  # the cold loads removed it

@@ -17,12 +17,12 @@ import io
 import os
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_parts import (
-    MAX_PARTS,
     PartsReader,
     existing_parts,
     first_part_of,
     is_layout,
     part_name,
+    part_numbers,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.checksums import file_sha256
 from ansible_collections.airgap.docker.plugins.module_utils.constants import KIND_CONTAINER, KIND_IMAGES
@@ -50,23 +50,6 @@ class PartsStat:
 def resolve(path: str) -> str:
     """The archive a path names: `x` for its first part `x.part001`, else the path itself."""
     return first_part_of(path) or path
-
-
-def part_numbers(path: str) -> list[int]:
-    """The numbers of every part file of `path` in its directory, in order, gaps and all."""
-    directory = os.path.dirname(os.path.abspath(path))
-    prefix = os.path.basename(path) + ".part"
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    numbers = (name[len(prefix):] for name in names if name.startswith(prefix) and len(name) == len(prefix) + 3)
-    return sorted(n for n in (int(d) for d in numbers if d.isdigit()) if 1 <= n <= MAX_PARTS)
-
-
-def all_parts(path: str) -> list[str]:
-    """Every part file of `path` on disk, also those beyond a gap (left by an earlier split)."""
-    return [part_name(path, number) for number in part_numbers(path)]
 
 
 def read_from_parts(path: str) -> bool:

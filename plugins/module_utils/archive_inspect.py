@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 
 from ansible_collections.airgap.docker.plugins.module_utils import image_transfer
-from ansible_collections.airgap.docker.plugins.module_utils.archive_files import hash_archive, read_from_parts
+from ansible_collections.airgap.docker.plugins.module_utils.archive_files import read_from_parts
 from ansible_collections.airgap.docker.plugins.module_utils.archive_parts import existing_parts
 from ansible_collections.airgap.docker.plugins.module_utils.checksums import parse_sha256
 from ansible_collections.airgap.docker.plugins.module_utils.image_load_steps import ImageArchiveReader, content_of
@@ -44,15 +44,11 @@ def inspect(reader: ImageArchiveReader, path: str, checksum: str | None) -> Insp
         content = content_of(existing.remembered, existing.compression, existing.stat, True)
         return Inspection(content, FROM_MEMO, _has(content.sha256, expected))
     meta = existing.sidecar()
-    if meta is not None and (meta.get("archive") or {}).get("size") == existing.stat.st_size:
-        content = content_of(meta, existing.compression, existing.stat, False)
-        if expected is None:
-            return Inspection(content, FROM_SIDECAR, None)
-        sha256, size, parts, _stat = hash_archive(path)
-        reader.add_stats({"archive_bytes_read": size})
-        if sha256 == content.sha256:
-            content.parts = parts or content.parts
-            return Inspection(content, FROM_SIDECAR, sha256 == expected)
+    # Without a checksum, what the sidecar claims is reported as its claims (source: sidecar). With one,
+    # the archive is read anyway, so what is reported comes from that read, never from the sidecar:
+    # a sidecar with the right size and sha256 could still name other images.
+    if expected is None and meta is not None and (meta.get("archive") or {}).get("size") == existing.stat.st_size:
+        return Inspection(content_of(meta, existing.compression, existing.stat, False), FROM_SIDECAR, None)
     content = image_transfer.scan_archive(path)
     reader.add_stats(content.stats)
     reader.remember(path, content.document(), content.file_stat)

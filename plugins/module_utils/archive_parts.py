@@ -20,9 +20,8 @@ import io
 import os
 import re
 
-from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import AtomicFile
 from ansible_collections.airgap.docker.plugins.module_utils.checksums import stat_identity
-from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, InvalidInput
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, InvalidInput
 from ansible_collections.airgap.docker.plugins.module_utils.file_access import open_regular
 from ansible_collections.airgap.docker.plugins.module_utils.streaming import CHUNK
 
@@ -83,6 +82,23 @@ def existing_parts(path: str) -> list[str]:
     while len(found) < MAX_PARTS and os.path.lexists(part_name(path, len(found) + 1)):
         found.append(part_name(path, len(found) + 1))
     return found
+
+
+def part_numbers(path: str) -> list[int]:
+    """The numbers of every part file of `path` in its directory, in order, gaps and all."""
+    directory = os.path.dirname(os.path.abspath(path))
+    prefix = os.path.basename(path) + ".part"
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    matches = (PART_NAME.match(name) for name in names if name.startswith(prefix))
+    return sorted(n for n in (int(m.group("number")) for m in matches if m and m.group("archive") == prefix[:-5]) if 1 <= n <= MAX_PARTS)
+
+
+def all_parts(path: str) -> list[str]:
+    """Every part file of `path` on disk, also those beyond a gap (left by an earlier split)."""
+    return [part_name(path, number) for number in part_numbers(path)]
 
 
 def first_part_of(path: str) -> str | None:
@@ -150,58 +166,6 @@ def hash_parts(paths: list[str]) -> tuple[str, list[dict]]:
                 size += len(chunk)
             records.append({"size": size, "sha256": part.hexdigest(), "stat": reader.stats[-1] if reader.stats else None})
     return whole.hexdigest(), records
-
-
-def write_parts(source, path: str, sizes: list[int], expected_sha256: str, mode: int) -> list[dict]:
-    """Write the parts of `path` (sizes from plan()) from the binary stream `source` and return
-    [{"path", "size", "sha256", "stat"}]. Every part goes to a temporary file first; only when the
-    whole stream had `expected_sha256` and ended with the last part are they renamed into place, so
-    a failed or interrupted split leaves the files as they were (which `source` may be reading)."""
-    whole = hashlib.sha256()
-    targets, records = [], []
-    try:
-        for number, size in enumerate(sizes, 1):
-            target = AtomicFile(part_name(path, number), mode=mode)
-            targets.append(target)
-            records.append(_fill_part(source, target, size, whole, path))
-        if source.read(1):
-            raise ChecksumMismatch("%s is longer than its recorded size, %d bytes; it was not split." % (path, sum(sizes)))
-        if whole.hexdigest() != expected_sha256:
-            raise ChecksumMismatch("%s has sha256 %s, its record says %s; it was not split." % (path, whole.hexdigest(), expected_sha256))
-        for target in targets:
-            target.commit()
-    except BaseException:
-        for target in targets:
-            target.abort()
-        raise
-    for record in records:
-        record["stat"] = _same_after_rename(record["path"], record["stat"])
-    return records
-
-
-def _same_after_rename(path, before):
-    """The file's stat now, when only the rename changed it (its inode change time), else None:
-    what a memo may vouch for."""
-    try:
-        after = os.stat(path)
-    except OSError:
-        return None
-    same = (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns)
-    return after if same else None
-
-
-def _fill_part(source, target, size, whole, path):
-    digest, left = hashlib.sha256(), size
-    while left:
-        chunk = source.read(min(CHUNK, left))
-        if not chunk:
-            raise ChecksumMismatch("%s ended before its recorded size; it was not split." % path)
-        digest.update(chunk)
-        whole.update(chunk)
-        target.file.write(chunk)
-        left -= len(chunk)
-    target.sync()
-    return {"path": target.path, "size": size, "sha256": digest.hexdigest(), "stat": target.temp_stat()}
 
 
 def remove_files(paths) -> None:

@@ -95,6 +95,8 @@ def archive_entry(path: str, sidecar_document: dict, image_name: str | None = No
     a thin one stands for (it need not be in the bundle). An archive held as parts gets its `parts`
     from with_parts()."""
     path = safe_relative_path(path)
+    if archive_parts.PART_NAME.match(path):
+        raise InvalidInput("%s is named like a part of a split archive (.partNNN); give the archive another name." % path)
     normal = normalized_sidecar(sidecar_document)
     sidecar_bytes = encode(normal)
     archive = normal["archive"]
@@ -275,6 +277,8 @@ def _check_entry(shape, entry, at):
     if not isinstance(entry, dict):
         shape.fail(at, "is not an object")
     path = shape.path(entry, "path", at)
+    if archive_parts.PART_NAME.match(path):
+        shape.fail(at + ".path", "is named like a part of a split archive (.partNNN)")
     if entry.get("kind") not in (KIND_IMAGES, KIND_CONTAINER):
         shape.fail(at + ".kind", "is neither %r nor %r" % (KIND_IMAGES, KIND_CONTAINER))
     if not _is_count(entry.get("size")):

@@ -5,21 +5,21 @@
 """How a bundle holds each archive, whole or as parts (archive_parts), and the moves from one to
 the other: split a whole archive, join parts, or split parts again at another size.
 
-Every move reads what the bundle holds, checks it against the archive's recorded sha256 while it
-writes the new files, and only then removes the old ones. Nothing is joined in memory, and a split
+Every move is split_target.lay_out_again, as the modules lay their archives out: it reads what the
+bundle holds, checks it against the archive's recorded sha256 while it writes the new files (free
+space checked first), and only then replaces the old ones. Nothing is joined in memory, and a split
 never holds more than the archive and its parts at once.
 """
 
 from __future__ import annotations
 
-import hashlib
+import os
 from dataclasses import dataclass, field
 
-from ansible_collections.airgap.docker.plugins.module_utils import archive_parts, bundle
-from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import AtomicFile
-from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch
-from ansible_collections.airgap.docker.plugins.module_utils.file_access import open_regular, stat_or_none
-from ansible_collections.airgap.docker.plugins.module_utils.streaming import CHUNK
+from ansible_collections.airgap.docker.plugins.module_utils import archive_parts, bundle, split_target
+from ansible_collections.airgap.docker.plugins.module_utils.archive_parts import all_parts
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, os_error
+from ansible_collections.airgap.docker.plugins.module_utils.file_access import stat_or_none
 
 
 @dataclass
@@ -34,100 +34,82 @@ class Arrangement:
     pending: bool = False
 
 
-def arrange(bundle_dir: str, entry: dict, split_size: int | None, cache, check_mode: bool, mode: int) -> Arrangement:
+def arrange(bundle_dir: str, entry: dict, split_size: int | None, cache, check_mode: bool) -> Arrangement:
     """Hold the archive of `entry` (path, size, sha256) whole or as parts of `split_size` bytes, moving
     it from how the bundle holds it now; in check mode only say what would move."""
     relative, size, digest = entry["path"], entry["size"], entry["sha256"]
     whole = bundle.bundle_file(bundle_dir, relative)
     wanted = archive_parts.plan(size, split_size)
-    whole_stat = stat_or_none(whole)
-    has_whole = whole_stat is not None and whole_stat.st_size == size
-    current = archive_parts.parts_of(cache, bundle_dir, relative, digest, size)
-    leftovers = [_relative(relative, p) for p in archive_parts.existing_parts(whole)]
-    if not wanted:
-        if has_whole or current is None:
-            return Arrangement(removed=leftovers if has_whole else [])
-        if not check_mode:
-            _join(bundle_dir, relative, current, digest, mode)
-        return Arrangement(written=[relative], removed=leftovers)
     names = [archive_parts.part_name(relative, n) for n in range(1, len(wanted) + 1)]
-    if current is not None and [p["size"] for p in current] == wanted:
-        return Arrangement(parts=current, removed=[relative] if whole_stat is not None else [])
-    if not has_whole and current is None:
-        if check_mode:
-            return Arrangement(written=names, pending=True)
-        raise ArchiveError("%s cannot be split: the bundle %s holds neither the archive nor all of its parts."
-                           % (relative, bundle_dir))
-    stale = sorted(set(leftovers) - set(names)) + ([relative] if whole_stat is not None else [])
+    whole_stat = stat_or_none(whole)
+    current = archive_parts.parts_of(cache, bundle_dir, relative, digest, size)
+    # Every part file there is, also beyond a gap (left by an earlier split).
+    strays = [relative + name[len(whole):] for name in all_parts(whole)]
+    if wanted and current is not None and [p["size"] for p in current] == wanted:
+        return Arrangement(parts=current, removed=sorted(set(strays) - set(names)) + [relative] * (whole_stat is not None))
+    if whole_stat is not None and whole_stat.st_size == size and (
+            not wanted and (current is None or _whole_is_the_archive(cache, relative, whole, digest))):
+        return Arrangement(removed=strays)
+    if current is None and (whole_stat is None or whole_stat.st_size != size):
+        if not wanted:
+            return Arrangement()  # the archive is not in the bundle yet: it may be put there later
+        if not check_mode:
+            raise ArchiveError("%s cannot be split: the bundle %s holds neither the archive nor all of its parts."
+                               % (relative, bundle_dir))
+        return Arrangement(parts=_planned(names, wanted), written=names, pending=True)
+    # A move: the whole archive split, parts joined, or parts split at another size.
+    written = names or [relative]
+    removed = sorted(set(strays) - set(names)) + [relative] * (bool(wanted) and whole_stat is not None)
     if check_mode:
-        return Arrangement(written=names, removed=stale, pending=True)
-    sources = [whole] if has_whole else [bundle.bundle_file(bundle_dir, p["path"]) for p in current]
-    parts = _split(sources, whole, wanted, digest, mode, cache, relative)
-    return Arrangement(parts=parts, written=names, removed=stale)
+        return Arrangement(parts=_planned(names, wanted), written=written, removed=removed, pending=True)
+    if whole_stat is not None and current is not None:
+        # Verified parts and a whole file that is not the archive: the file goes, the parts are read.
+        archive_parts.remove_files([whole])
+    return Arrangement(parts=_move(whole, split_size, digest, cache, relative), written=written, removed=removed)
 
 
-def remove(bundle_dir: str, paths, cache) -> None:
-    """Remove files of the bundle that no longer hold anything the manifest lists."""
-    for path in paths:
-        archive_parts.remove_files([bundle.bundle_file(bundle_dir, path)])
-        cache.forget(path)
+def _planned(names, sizes):
+    """The parts a split will write, their checksums not known yet (check mode)."""
+    return [{"path": name, "size": size, "sha256": None} for name, size in zip(names, sizes)] or None
 
 
-def _relative(relative, full_part):
-    return relative + full_part[full_part.rindex(".part"):]
-
-
-def _split(sources, whole, sizes, digest, mode, cache, relative):
-    """The parts written from `sources` (the whole archive, or parts of another size: every one is
-    opened before the first new part replaces any of them)."""
-    handles = [open_regular(path) for path in sources]
+def _whole_is_the_archive(cache, relative, whole, digest):
     try:
-        reader = _Chain(handles)
-        records = archive_parts.write_parts(reader, whole, sizes, digest, mode)
-    finally:
-        for handle in handles:
-            handle.close()
+        return cache.sha256(relative, whole)[0] == digest
+    except ArchiveError:
+        return False
+
+
+def _move(whole, split_size, digest, cache, relative):
+    """Lay the archive out again (split_target.lay_out_again: checked against `digest`, free space
+    first, the old layout's files removed as the new one is renamed into place) and remember what
+    was written, so that the next run does not read it again. Returns its parts, or None (whole)."""
+    target = split_target.lay_out_again(whole, split_size, digest)
+    if target is None:
+        return None
+    written = target.temp_stat()
+    records = target.records()
+    try:
+        target.commit()
+    except OSError as exc:
+        raise os_error(exc, whole, "laying out")
+    if not records:
+        _remember(cache, relative, whole, written, digest)
+        return None
     parts = []
-    for number, record in enumerate(records, 1):
+    for number, (record, stat) in enumerate(zip(records, written.parts), 1):
         path = archive_parts.part_name(relative, number)
-        if record["stat"] is not None:
-            cache.remember(path, record["stat"], record["sha256"])
+        _remember(cache, path, archive_parts.part_name(whole, number), stat, record["sha256"])
         parts.append({"path": path, "size": record["size"], "sha256": record["sha256"]})
     cache.remember_joined(relative, [p["sha256"] for p in parts], digest)
     return parts
 
 
-def _join(bundle_dir, relative, parts, digest, mode):
-    """The archive written whole again from its parts, checked against `digest` before it is renamed into place."""
-    handles = [open_regular(bundle.bundle_file(bundle_dir, p["path"])) for p in parts]
-    target = AtomicFile(bundle.bundle_file(bundle_dir, relative), mode=mode)
+def _remember(cache, relative, full, before, digest):
+    """Vouch for what was just written, while only its rename changed it (its inode change time)."""
     try:
-        whole, reader = hashlib.sha256(), _Chain(handles)
-        for chunk in iter(lambda: reader.read(CHUNK), b""):
-            whole.update(chunk)
-            target.file.write(chunk)
-        if whole.hexdigest() != digest:
-            raise ChecksumMismatch("The parts of %s make sha256 %s, the record says %s; they were not joined."
-                                   % (relative, whole.hexdigest(), digest))
-        target.commit()
-    except BaseException:
-        target.abort()
-        raise
-    finally:
-        for handle in handles:
-            handle.close()
-
-
-class _Chain:
-    """Open files read one after the other as one stream."""
-
-    def __init__(self, handles):
-        self.handles = list(handles)
-
-    def read(self, size=CHUNK):
-        while self.handles:
-            data = self.handles[0].read(size)
-            if data:
-                return data
-            self.handles.pop(0)
-        return b""
+        after = os.stat(full)
+    except OSError:
+        return
+    if (after.st_ino, after.st_size, after.st_mtime_ns) == (before.st_ino, before.st_size, before.st_mtime_ns):
+        cache.remember(relative, after, digest)

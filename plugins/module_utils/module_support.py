@@ -17,7 +17,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.airgap.docker.plugins.module_utils import compression
-from ansible_collections.airgap.docker.plugins.module_utils.archive_files import all_parts
+from ansible_collections.airgap.docker.plugins.module_utils.archive_parts import all_parts
 from ansible_collections.airgap.docker.plugins.module_utils.constants import DEFAULT_HOST, KIND_IMAGES
 from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError
 from ansible_collections.airgap.docker.plugins.module_utils.file_access import check_writable_directory, stat_or_none

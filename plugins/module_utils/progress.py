@@ -153,7 +153,7 @@ def _open_append(path, keep_off):
             raise _Refused("it is not a regular file")
         if info.st_nlink > 1:
             raise _Refused("it has other hard links")
-        if any(_same_file(info, other) for other in keep_off):
+        if any(_same_file(info, other) for other in _with_parts(keep_off)):
             raise _Refused("it is the archive itself")
     except BaseException:
         os.close(fd)
@@ -162,7 +162,20 @@ def _open_append(path, keep_off):
 
 
 def _same_path(path, other):
-    return os.path.abspath(path) == os.path.abspath(other)
+    """path is `other`, or one of the files that go with it: its parts (.part001, ...), its sidecar,
+    its temporary files (all named `other` + "." + something, or "." + name + "." + something)."""
+    path, other = os.path.abspath(path), os.path.abspath(other)
+    hidden = os.path.join(os.path.dirname(other), "." + os.path.basename(other) + ".")
+    return path == other or path.startswith(other + ".") or path.startswith(hidden)
+
+
+def _with_parts(archives):
+    """The archives and the parts each is held as now: a hard link or a name that leads to one of
+    them is refused as the archive itself is."""
+    # Imported here: archive_parts reads through streaming, which looks up the meter of this module.
+    from ansible_collections.airgap.docker.plugins.module_utils.archive_parts import existing_parts  # pylint: disable=import-outside-toplevel
+
+    return [path for archive in archives for path in [archive] + existing_parts(archive)]
 
 
 def _same_file(info, other):
@@ -232,9 +245,9 @@ class Meter:
             if self._closed:
                 return
             elapsed = self._clock() - self._started
-            text = "done, %s in %s%s" % (human_size(self.count), _duration(elapsed), self._rate_text(elapsed))
+            text = "done, %s in %s%s" % (human_size(self.count), duration(elapsed), self._rate_text(elapsed))
             if error is not None:
-                text = "failed after %s in %s: %s" % (human_size(self.count), _duration(elapsed), _reason(error))
+                text = "failed after %s in %s: %s" % (human_size(self.count), duration(elapsed), _reason(error))
             self._sink.write(self._stamp(text))
             self._closed = True
             self._sink.close()
@@ -271,7 +284,7 @@ class Meter:
             return "%s (more than the %s expected)%s" % (done, human_size(self.total), rate)
         left = ""
         if 0 < self.count < self.total and elapsed > 0:  # at the whole, a load still waits for the engine
-            left = ", about %s left" % _duration((self.total - self.count) * elapsed / self.count)
+            left = ", about %s left" % duration((self.total - self.count) * elapsed / self.count)
         about = "about " if self.estimated else ""
         return "%s of %s%s (%d%%)%s%s" % (done, about, human_size(self.total), 100 * self.count // self.total, rate, left)
 
@@ -310,7 +323,7 @@ def _reason(error):
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _duration(seconds):
+def duration(seconds: float) -> str:
     """42 s, 3 min 05 s, 2 h 07 min."""
     seconds = int(seconds + 0.5)
     if seconds < 60:

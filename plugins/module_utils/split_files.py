@@ -15,13 +15,8 @@ from __future__ import annotations
 import os
 
 from ansible_collections.airgap.docker.plugins.module_utils import sidecar
-from ansible_collections.airgap.docker.plugins.module_utils.archive_files import (
-    all_parts,
-    archive_files,
-    archive_stat,
-    resolve,
-)
-from ansible_collections.airgap.docker.plugins.module_utils.archive_parts import parse_size, remove_files
+from ansible_collections.airgap.docker.plugins.module_utils.archive_files import archive_files, archive_stat, resolve
+from ansible_collections.airgap.docker.plugins.module_utils.archive_parts import all_parts, parse_size, remove_files
 from ansible_collections.airgap.docker.plugins.module_utils.archive_stream import commit_archive
 from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import fsync_directory
 from ansible_collections.airgap.docker.plugins.module_utils.errors import os_error

@@ -19,15 +19,15 @@ import os
 from ansible_collections.airgap.docker.plugins.module_utils.archive_files import (
     OpenedArchive,
     PartsStat,
-    all_parts,
     archive_stat,
-    part_numbers,
     part_sizes,
     read_from_parts,
 )
 from ansible_collections.airgap.docker.plugins.module_utils.archive_parts import (
     MAX_PARTS,
+    all_parts,
     part_name,
+    part_numbers,
     plan,
     remove_files,
 )
@@ -190,7 +190,8 @@ def lay_out_again(path: str, split_size: int | None, expected_sha256: str) -> Sp
                 digest.update(chunk)
                 target.write(chunk)
         if digest.hexdigest() != expected_sha256:
-            raise ChecksumMismatch("%s changed since it was verified (sha256 %s, expected %s); it was not laid out again."
+            raise ChecksumMismatch("%s has sha256 %s, not the %s it was verified or recorded with: it changed or is another "
+                                   "archive; it was not laid out again."
                                    % (path, digest.hexdigest(), expected_sha256))
         target.sync()
     except OSError as exc:

@@ -52,14 +52,16 @@ options:
   state:
     description:
       - V(present) writes the manifest and what goes with it; V(verified) only reads and checks, and fails on the
-        first problem; V(inspected) reads, checks and reports, and fails only when there is no manifest to read.
+        first problem; V(inspected) reads, checks and reports, and fails only when there is no manifest, or one that
+        cannot be read as one (not JSON, another shape), since there is nothing to describe then.
     type: str
     choices: [present, verified, inspected]
     default: verified
   archives:
     description:
       - With O(state=present), the archives the bundle holds. Their files must be in the bundle, or be put there later
-        (the manifest is written from the sidecars).
+        (the manifest is written from the sidecars); an archive that O(split_size) splits must be there (whole or as
+        parts), since its parts' checksums go into the manifest.
     type: list
     elements: dict
     default: []
@@ -327,7 +329,7 @@ class BundleManager:
         for item in self.params["archives"]:
             entry, sidecar_bytes = bundle.archive_entry(item["path"], item["sidecar"], item.get("image"), item.get("delta_of"))
             if entry["path"] not in pending:
-                arrangement = bundle_layout.arrange(self.path, entry, split_size, cache, self.check_mode, PRIVATE_MODE)
+                arrangement = bundle_layout.arrange(self.path, entry, split_size, cache, self.check_mode)
                 entry = bundle.with_parts(entry, arrangement.parts)
                 relaid += arrangement.written
                 dropped += arrangement.removed
@@ -351,8 +353,9 @@ class BundleManager:
             writes.append(bundle.SIGNATURE)
         pending |= {p + bundle.SUFFIX for p in pending}
         stale = set(bundle.stale_files(old_manifest, manifest)) | set(dropped)
+        # What a split or join replaced is gone already; it is reported all the same, as check mode reports it.
         removals = sorted(p for p in stale - bundle.listed_files(manifest)
-                          if p not in pending and os.path.lexists(os.path.join(self.path, p)))
+                          if p not in pending and (p in dropped or os.path.lexists(os.path.join(self.path, p))))
         if sign_action == "remove":
             removals.append(bundle.SIGNATURE)
 
@@ -403,11 +406,14 @@ class BundleManager:
         return True
 
     def _file_matches(self, entry, cache):
-        try:
-            digest, size, _computed = cache.sha256(entry["path"], bundle.bundle_file(self.path, entry["path"]))
-        except ArchiveError:
-            return False
-        return (digest, size) == (entry["sha256"], entry["size"])
+        """Every file that holds the archive (itself, or each of its parts) has its recorded sha256 and size."""
+        for path, size, digest in bundle.files_of(entry):
+            try:
+                if cache.sha256(path, bundle.bundle_file(self.path, path))[:2] != (digest, size):
+                    return False
+            except ArchiveError:
+                return False
+        return True
 
     def _old_manifest(self):
         try:

@@ -324,8 +324,9 @@ verified:
 source:
   description:
     - With O(state=inspected), where the description comes from. V(memo) is what this host read and verified of exactly these
-      files before. V(sidecar) is the sidecar, whose size agrees with the file (and, with O(checksum), its sha256 with the
-      file's sha256, computed for this). V(archive) is the archive itself, read now and checked against its own digests.
+      files before. V(sidecar) is what the sidecar claims, unchecked, when its size agrees with the file (only without
+      O(checksum)). V(archive) is the archive itself, read now and checked against its own digests; with O(checksum) the
+      archive is always read, so what is reported never comes from the sidecar alone.
   returned: when O(state=inspected)
   type: str
   sample: sidecar

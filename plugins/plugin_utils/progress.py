@@ -20,6 +20,7 @@ from typing import Callable
 from ansible.utils.display import Display
 
 from ansible_collections.airgap.docker.plugins.module_utils.disk_space import human_size
+from ansible_collections.airgap.docker.plugins.module_utils.progress import duration
 
 display = Display()
 
@@ -89,7 +90,7 @@ class Progress:
     def _line(self, done, now):
         elapsed = now - self.began
         rate = (done - self.start) / elapsed if elapsed > 0 else 0.0
-        left = "about %s left" % _duration((self.total - done) / rate) if rate > 0 else "time left unknown"
+        left = "about %s left" % duration((self.total - done) / rate) if rate > 0 else "time left unknown"
         percent = 100.0 * done / self.total if self.total else 100.0
         return "%s of %s (%.0f%%), %s/s, %s" % (human_size(done), human_size(self.total), percent, human_size(rate), left)
 
@@ -105,15 +106,6 @@ class Progress:
 
     def _say(self, text):
         display.v("%s: %s" % (self.label, text), host=self.host)
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds + 0.5)
-    if seconds < 120:
-        return "%d s" % seconds
-    if seconds < 7200:
-        return "%d min" % (seconds // 60)
-    return "%d h %02d min" % (seconds // 3600, seconds % 3600 // 60)
 
 
 def open_position(path: str) -> int | None:

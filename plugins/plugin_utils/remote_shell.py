@@ -98,7 +98,7 @@ def join_parts(joined: str, parts: list[tuple[str, str]]) -> str:
     for number, (path, sha256) in enumerate(parts, 1):
         lines.append('d=$(tee -a "$j" < %s | sha256sum); d=${d%%%% *}; '
                      'if [ "$d" = %s ]; then echo "ok %d"; else echo "bad %d $d"; rm -f -- "$j"; exit 0; fi'
-                     % (q(path), sha256, number, number))
+                     % (q(path), q(sha256), number, number))
     return "; ".join(lines)
 
 

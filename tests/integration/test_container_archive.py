@@ -261,7 +261,6 @@ def fresh_memo(tmp_path):
     return {"AIRGAP_DOCKER_CACHE": str(directory)}
 
 
-
 def test_the_record_is_invisible_to_tar_and_docker_import(ansible, engine, container, unique, workdir):
     path = workdir / "fs.tar"
     exported = ansible.run(export_task(engine, container, path))[0]

@@ -34,7 +34,6 @@ def assert_not_in_engine(engine, saved):
         assert not held & {image["config_digest"], image.get("manifest_digest")}, image
 
 
-
 def carried(path, workdir, name):
     """The archive (and its sidecar) as it arrives on another medium: a new file this host never verified."""
     copy = workdir / name

@@ -51,7 +51,6 @@ def area(fleet):
         subprocess.run(["rm", "-rf", str(directory)], check=True)
 
 
-
 def counters(fleet, host):
     """(rx, tx) bytes of the host's own interface, read in its network namespace."""
     out = subprocess.run(["ip", "-n", fleet.namespace(host), "-j", "-s", "link", "show", "dev", "eth0"],

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.airgap.docker.plugins.plugin_utils import resume
-
 
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):
@@ -20,6 +18,9 @@ def private_cache(tmp_path, monkeypatch):
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of 16 KiB read in units of 4 KiB, pieces of 32 KiB: a 100 KiB archive spans all the cases."""
+    # Imported here: the collection is importable only once pytest-ansible has set it up (see tests/unit/conftest.py).
+    from ansible_collections.airgap.docker.plugins.plugin_utils import resume  # pylint: disable=import-outside-toplevel
+
     monkeypatch.setattr(resume, "UNIT", 4096)
     monkeypatch.setattr(resume, "BLOCK", 16384)
     monkeypatch.setattr(resume, "CHUNK", 32768)

@@ -105,8 +105,6 @@ def test_a_malformed_checksum_is_refused(tmp_path):
 # Resuming, on a host that is this machine -----------------------------------------------------
 
 
-
-
 @pytest.fixture
 def source(tmp_path):
     data = os.urandom(100 * 1024 + 123)

@@ -103,8 +103,6 @@ def test_a_failed_copy_removes_its_partial_files(bundle_dir):
 HOST = "host1"
 
 
-
-
 @pytest.fixture
 def random_bundle(tmp_path):
     data = os.urandom(100 * 1024 + 123)

@@ -15,16 +15,15 @@ from ansible_collections.airgap.docker.plugins.module_utils import sidecar
 from ansible_collections.airgap.docker.plugins.module_utils.archive_files import (
     OpenedArchive,
     PartsStat,
-    all_parts,
     archive_files,
     archive_stat,
     check_parts,
     hash_archive,
-    part_numbers,
     part_sizes,
     read_from_parts,
     resolve,
 )
+from ansible_collections.airgap.docker.plugins.module_utils.archive_parts import all_parts, part_numbers
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
 from ansible_collections.airgap.docker.plugins.module_utils.verified_memo import file_identity, same_file
 

@@ -155,7 +155,7 @@ def test_what_is_kept_on_one_line():
 
 @pytest.mark.parametrize("seconds, text", [(0.4, "0 s"), (59, "59 s"), (61, "1 min 01 s"), (3600 * 2 + 7 * 60 + 3, "2 h 07 min")])
 def test_durations(seconds, text):
-    assert progress._duration(seconds) == text
+    assert progress.duration(seconds) == text
 
 
 # the file -------------------------------------------------------------------------------------
@@ -413,3 +413,15 @@ def test_an_export_learns_its_estimate_inside_the_step(tmp_path):
         progress.estimate(4 * MIB)
         progress.estimate(8 * MIB)  # the first estimate stays
         assert (meter.total, meter.estimated) == (4 * MIB, True)
+
+
+@pytest.mark.parametrize("name", ["app.tar.zst.part002", "app.tar.zst.airgap.json", ".app.tar.zst.abc123.partial"])
+def test_the_archives_parts_sidecar_and_temporary_files_are_refused_too(tmp_path, name):
+    archive = tmp_path / "app.tar.zst"
+    target = tmp_path / name
+    target.write_bytes(b"part bytes")
+    warnings = []
+    with progress.loading(str(target), "loading " + str(archive), str(archive), warnings.append, size=10):
+        pass
+    assert target.read_bytes() == b"part bytes"
+    assert len(warnings) == 1 and "it is the archive itself" in warnings[0], warnings

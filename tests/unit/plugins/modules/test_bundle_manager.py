@@ -128,7 +128,7 @@ def test_a_whole_archive_that_does_not_match_is_not_split(tmp_path, monkeypatch)
     (tmp_path / "images" / "a.tar.zst").write_bytes(os.urandom(3 * MIB))
     with pytest.raises(Failed) as failed:
         _present(monkeypatch, tmp_path, item, split_size="1M")
-    assert "it was not split" in failed.value.result["msg"]
+    assert "it changed or is another archive; it was not laid out again" in failed.value.result["msg"]
     assert sorted(os.listdir(tmp_path / "images")) == ["a.tar.zst"]
 
 
@@ -166,3 +166,32 @@ def test_info_describes_a_bundle_without_an_engine(tmp_path, monkeypatch):
     assert info["summary"]["images"][0]["platform"] == "linux/amd64" and info["summary"]["images"][0]["layers"] == 2
     assert info["summary"]["archives"][0]["parts"] == 3
     assert info["msg"] == "the bundle %s holds 1 image(s) in 1 archive(s), %d bytes; it verifies" % (tmp_path, len(data))
+
+
+@pytest.mark.parametrize("first, then", [(None, "1M"), ("1M", "2M"), ("2M", None)])
+def test_check_mode_reports_the_files_the_run_writes_and_removes(tmp_path, monkeypatch, first, then):
+    item = _archive_item(tmp_path, os.urandom(5 * MIB))
+    _present(monkeypatch, tmp_path, item, **({"split_size": first} if first else {}))
+    options = {"split_size": then} if then else {}
+    checked = _present(monkeypatch, tmp_path, item, check_mode=True, **options)
+    ran = _present(monkeypatch, tmp_path, item, **options)
+    assert checked["files"] == ran["files"] and ran["changed"], (checked["files"], ran["files"])
+    assert [p["path"] for p in checked["manifest"]["archives"][0].get("parts") or []] == \
+        [p["path"] for p in ran["manifest"]["archives"][0].get("parts") or []]
+
+
+def test_an_archive_named_like_a_part_is_refused(tmp_path, monkeypatch):
+    item = _archive_item(tmp_path, os.urandom(MIB), name="x.tar.part001")
+    with pytest.raises(Failed) as failed:
+        _present(monkeypatch, tmp_path, item)
+    assert failed.value.result["msg"] == "images/x.tar.part001 is named like a part of a split archive (.partNNN); give the archive another name."
+
+
+def test_a_whole_file_that_is_not_the_archive_gives_way_to_its_verified_parts(tmp_path, monkeypatch):
+    data = os.urandom(3 * MIB)
+    item = _archive_item(tmp_path, data)
+    _present(monkeypatch, tmp_path, item, split_size="1M")
+    (tmp_path / "images" / "a.tar.zst").write_bytes(b"\0" * len(data))  # same size, not the archive
+    joined = _present(monkeypatch, tmp_path, item)
+    assert joined["changed"] and (tmp_path / "images" / "a.tar.zst").read_bytes() == data
+    assert sorted(os.listdir(tmp_path / "images")) == ["a.tar.zst", "a.tar.zst.airgap.json"]

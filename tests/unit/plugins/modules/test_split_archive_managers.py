@@ -189,12 +189,12 @@ def test_info_reads_no_engine(tmp_path, media, monkeypatch, source):
     assert (image["tags"], image["platform"], image["layers"], image["size"]) == (["app:1"], "linux/amd64", 1, spec.layers_size)
     assert len(from_sidecar["archive"]["parts"]) == 4 and from_sidecar["archive"]["layout"] == "oci"
     checked = run_module(monkeypatch, image_archive, dict(params, checksum=sha256), check_mode=True, connect=_no_connection)
-    assert (checked["source"], checked["verified"]) == ("sidecar", True)
+    assert (checked["source"], checked["verified"]) == ("archive", True)  # with a checksum, never the sidecar's claims
     wrong = run_module(monkeypatch, image_archive, dict(params, checksum="0" * 64), connect=_no_connection)
     assert wrong["verified"] is False and "does NOT have the checksum" in wrong["msg"]
     os.unlink(out + ".airgap.json")
     read = run_module(monkeypatch, image_archive, dict(params, checksum=sha256), connect=_no_connection)
-    assert (read["source"], read["verified"], read["archive"]["sha256"]) == ("archive", True, sha256)
+    assert (read["source"], read["verified"], read["archive"]["sha256"]) == ("memo", True, sha256)
     again = run_module(monkeypatch, image_archive, params, connect=_no_connection)
     assert again["source"] == "memo" and again["stats"]["archive_bytes_read"] == 0
     whole = run_module(monkeypatch, image_archive, {"path": full, "state": "inspected"}, connect=_no_connection)
