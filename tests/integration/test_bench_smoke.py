@@ -19,9 +19,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_ROOT = os.environ.get("AIRGAP_ENGINES_ROOT", "/var/tmp/airgap-engines")
 CASES = {
-    "cold save": {"docker save -o", "community.docker docker_image_export", "image_archive none", "image_archive zstd"},
+    "cold save": {"docker save -o", "community.docker docker_image_export", "image_archive none", "image_archive zstd",
+                  "image_archive zstd, progress_file"},
     "warm save": {"community.docker docker_image_export", "image_archive"},
-    "cold load": {"docker load -i", "community.docker docker_image_load", "image_archive from .tar", "image_archive from .tar.zst"},
+    "cold load": {"docker load -i", "community.docker docker_image_load", "image_archive from .tar", "image_archive from .tar.zst",
+                  "image_archive from .tar.zst, progress_file"},
     "warm load": {"docker load -i", "community.docker docker_image_load", "image_archive"},
     "container cold": {"docker export + import", "container_archive export + import"},
     "container warm": {"docker export + import", "container_archive export + import"},
