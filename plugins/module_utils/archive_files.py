@@ -29,7 +29,6 @@ from ansible_collections.airgap.docker.plugins.module_utils.constants import KIN
 from ansible_collections.airgap.docker.plugins.module_utils.errors import AirgapError, ArchiveError, os_error
 from ansible_collections.airgap.docker.plugins.module_utils.file_access import open_for_reading, stat_or_none
 from ansible_collections.airgap.docker.plugins.module_utils.sidecar import parts_of, read_sidecar
-from ansible_collections.airgap.docker.plugins.module_utils.streaming import read_chunks
 
 
 class PartsStat:
@@ -228,17 +227,3 @@ def sidecar_parts(path: str) -> list[dict] | None:
         if document is not None:
             return parts_of(document.get("archive"))
     return None
-
-
-def hash_archive(path: str) -> tuple[str, int, list[dict], object]:
-    """(sha256, size, parts, stat or None when it changed while read) of the archive, read once."""
-    digest, size = hashlib.sha256(), 0
-    with OpenedArchive(path) as opened:
-        try:
-            for chunk in read_chunks(opened.reader):
-                digest.update(chunk)
-                size += len(chunk)
-        except OSError as exc:
-            raise os_error(exc, path, "reading")
-        after = opened.stat_after()
-    return digest.hexdigest(), size, opened.parts(), after

@@ -67,12 +67,16 @@ def saving(progress_file: str | None, what: str, archive: str, estimated: int | 
     return watch(progress_file, what, TAR, estimated or None, True, warn, (archive,))
 
 
-def loading(progress_file: str | None, what: str, archive: str, warn=None, size: int | None = None):
-    """Watch a read of the whole `archive` (into the engine, or to verify it), against its size
-    (or `size`, for an archive held as several parts)."""
-    if size is None:
+def loading(progress_file: str | None, what: str, archive: str, warn=None):
+    """Watch a read of the whole `archive` (into the engine, or to verify it), against its size (its
+    parts' together, when it is held as parts); without a progress file, nothing is looked at."""
+    size = None
+    if progress_file:
+        # Imported here: archive_files reads through streaming, which looks up the meter of this module.
+        from ansible_collections.airgap.docker.plugins.module_utils.archive_files import archive_stat  # pylint: disable=import-outside-toplevel
+
         try:
-            size = os.stat(archive).st_size
+            size = getattr(archive_stat(archive), "st_size", None)
         except OSError:
             pass  # the step itself says what is wrong with the archive
     return watch(progress_file, what, ARCHIVE, size or None, False, warn, (archive,))

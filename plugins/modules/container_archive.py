@@ -462,8 +462,7 @@ class ContainerArchiveManager(SplitFiles, ArchiveManager):
             self.finish(True, "would %s: %s" % ("import" if action == "imported" else "re-tag", why), action, facts, image=image)
             return
         if action == "imported":
-            with progress.loading(self.params["progress_file"], "importing " + self.path, self.path, self.module.warn,
-                                  size=getattr(archive_stat(self.path), "st_size", None)):
+            with progress.loading(self.params["progress_file"], "importing " + self.path, self.path, self.module.warn):
                 stats, found = container_transfer.import_layer(self.engine, self.path, layer, archive,
                                                                container_transfer.mismatch_error(self.path, claimed_by))
             self.add_stats(stats)

@@ -597,8 +597,7 @@ class ImageArchiveManager(SplitFiles, ArchiveManager):
 
     def _load(self, content, expected_sha256, platform):
         """Load the archive, verified while it streams; returns the ArchiveContent it verified."""
-        with progress.loading(self.params["progress_file"], "loading " + self.path, self.path, self.module.warn,
-                              size=getattr(archive_stat(self.path), "st_size", None)):
+        with progress.loading(self.params["progress_file"], "loading " + self.path, self.path, self.module.warn):
             loaded, stats = image_transfer.load_archive(self.engine, self.path, content.compression, expected_sha256, platform,
                                                         claims=content.images)
         self.add_stats(stats)

@@ -18,7 +18,6 @@ from ansible_collections.airgap.docker.plugins.module_utils.archive_files import
     archive_files,
     archive_stat,
     check_parts,
-    hash_archive,
     part_sizes,
     read_from_parts,
     resolve,
@@ -227,10 +226,3 @@ def test_without_part_records_no_part_is_blamed(path):
     with OpenedArchive(path) as opened:
         opened.reader.read()
         assert opened.damaged_part() is None
-
-
-def test_hash_archive(path):
-    split(path)
-    digest, size, parts, stat = hash_archive(path)
-    assert (digest, size) == (hashlib.sha256(DATA).hexdigest(), len(DATA))
-    assert len(parts) == 3 and isinstance(stat, PartsStat)

@@ -401,9 +401,10 @@ def test_the_helpers_count_nothing_outside_a_step():
     assert list(prefetch([b"a", b"b"])) == [b"a", b"b"]
 
 
-def test_a_load_of_parts_is_measured_against_the_size_given(tmp_path):
-    (tmp_path / "x.tar.part001").write_bytes(b"x" * 10)
-    with progress.loading(str(tmp_path / "p.log"), "loading x", str(tmp_path / "x.tar.part001"), size=30) as meter:
+def test_a_load_of_parts_is_measured_against_the_parts_together(tmp_path):
+    (tmp_path / "x.tar.part001").write_bytes(b"x" * 20)
+    (tmp_path / "x.tar.part002").write_bytes(b"x" * 10)
+    with progress.loading(str(tmp_path / "p.log"), "loading x", str(tmp_path / "x.tar")) as meter:
         assert meter.total == 30
 
 
@@ -421,7 +422,7 @@ def test_the_archives_parts_sidecar_and_temporary_files_are_refused_too(tmp_path
     target = tmp_path / name
     target.write_bytes(b"part bytes")
     warnings = []
-    with progress.loading(str(target), "loading " + str(archive), str(archive), warnings.append, size=10):
+    with progress.loading(str(target), "loading " + str(archive), str(archive), warnings.append):
         pass
     assert target.read_bytes() == b"part bytes"
     assert len(warnings) == 1 and "it is the archive itself" in warnings[0], warnings
