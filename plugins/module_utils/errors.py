@@ -65,6 +65,10 @@ class InvalidInput(AirgapError):
     """An option value that cannot be used."""
 
 
+class UnsafePath(AirgapError):
+    """A path that is not what belongs there: a symbolic link, or another kind of file, where a directory belongs."""
+
+
 class SignatureError(AirgapError):
     """A bundle's signature is missing, invalid or from a key that is not allowed."""
 

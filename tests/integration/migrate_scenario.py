@@ -8,10 +8,12 @@ import json
 import re
 import subprocess
 import uuid
+from pathlib import Path
 
 import yaml
 from image_factory import test_repository
 
+CALLBACKS = Path(__file__).resolve().parent / "callback_plugins"
 TARGETS = ["tgt-classic", "tgt-modern", "tgt-containerd2"]
 # Fan-out for the small test images: one seed, then the targets pass the archives on; full archives
 # only (no delta), so that every target needs the same files whatever layers earlier tests left.
@@ -43,6 +45,15 @@ def update_hosts(inventory, variables_of):
         for name, hostvars in (group.get("hosts") or {}).items():
             hostvars.update(variables_of(name))
     inventory.write_text(yaml.safe_dump(data, sort_keys=False, width=1000))
+
+
+def inventory_hosts_of(inventory):
+    """Every host an inventory file names, in any group."""
+    data = yaml.safe_load(inventory.read_text())["all"]
+    names = list(data.get("hosts") or {})
+    for group in (data.get("children") or {}).values():
+        names += [name for name in group.get("hosts") or {} if name not in names]
+    return names
 
 
 def archive_name(ref):
@@ -90,21 +101,19 @@ class Scenario:
             update_hosts(inventory, lambda name: host_vars.get(name, {}))
         role = {"ansible.builtin.import_role": {"name": "airgap.docker.migrate", "tasks_from": entry}}
         report = self.tmp / ("reports-%s.json" % uuid.uuid4().hex[:6])
-        dump = ("{% set ns = namespace(d={}) %}{% for h in groups['all'] %}"
-                "{% set ns.d = ns.d | combine({h: hostvars[h].migrate_report | default(none)}) %}{% endfor %}{{ ns.d | to_json }}")
         # A list of role_vars plays the role once per item, in one playbook (as an operator's site.yml may).
         playbook = [dict({"name": "migrate", "hosts": hosts, "gather_facts": False, "vars": one, "tasks": [role]},
                          **({"serial": serial} if serial else {}))
-                    for one in (role_vars if isinstance(role_vars, list) else [role_vars])] + [
-            {"name": "collect reports", "hosts": "localhost", "gather_facts": False, "connection": "local",
-             "tasks": [{"ansible.builtin.copy": {"content": dump, "dest": str(report), "mode": "0644"}, "check_mode": False}]},
-        ]
+                    for one in (role_vars if isinstance(role_vars, list) else [role_vars])]
         path = self.tmp / ("play-%s.yml" % uuid.uuid4().hex[:6])
         path.write_text(yaml.safe_dump(playbook, sort_keys=False))
         command = [str(self.ansible.bindir / "ansible-playbook"), "-i", str(inventory), str(path)] + (["--check"] if check else [])
         env = dict(self.ansible.env(), ANSIBLE_PIPELINING="True")  # what a fleet operator would set
+        # Each host's migrate_report fact, as the playbook left it (callback_plugins/migrate_reports.py).
+        env.update(ANSIBLE_CALLBACK_PLUGINS=str(CALLBACKS), ANSIBLE_CALLBACKS_ENABLED="migrate_reports", AIRGAP_TEST_REPORTS=str(report))
         proc = subprocess.run(command + list(extra_args), env=env, capture_output=True, text=True, cwd=str(self.tmp), check=False)
-        reports = json.loads(report.read_text()) if report.exists() else {}
+        reports = dict.fromkeys(inventory_hosts_of(inventory))  # None for a host that set no report, as hostvars had
+        reports.update(json.loads(report.read_text()) if report.exists() else {})
         run = Run(proc, reports)
         assert "Traceback" not in run.output, run.output[-6000:]
         return run
