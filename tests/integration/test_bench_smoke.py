@@ -1,6 +1,6 @@
 """The benchmark harness runs end to end (small image, one round): every case produces figures.
-The save, load and container cases run in the module session, the delta migration (which needs the
-fleet) in the fleet session.
+Both run in the fleet session, on the fleet's engines: the module session, the longer of the two, stays
+shorter, and the benchmark's virtualenv is built once, by the first of them.
 
 Timings are not checked here; `make bench` measures them on a 1 GB image. The delta migration's
 byte counts do not depend on the image's size, so they are checked.
@@ -33,6 +33,9 @@ DELTA_THIN = "image_archive delta: inventory + thin save + load"
 DELTA_MODULE_TOOLS = {DELTA_FULL, "docker save | zstd, zstd -d | docker load", DELTA_THIN}
 DELTA_ROLE = "migrate role, migrate_delta true"
 MIB = 1 << 20
+# The fleet's target engines, not those of the module tests, which run meanwhile in the other session.
+FLEET_ENGINES = dict(os.environ, AIRGAP_BENCH_CLASSIC_HOST="unix://%s/run/fleet-classic.sock" % ENGINE_ROOT,
+                     AIRGAP_BENCH_MODERN_HOST="unix://%s/run/fleet-modern.sock" % ENGINE_ROOT)
 
 
 def check_delta(delta, table):
@@ -77,11 +80,12 @@ def run_bench(tmp_path, part, engines, env=None):
     return json.loads((output / "latest.json").read_text()), (output / "latest.md").read_text()
 
 
+@pytest.mark.fleet
 def test_every_suite_case_produces_figures(tmp_path):
-    """The save, load and container cases, on the module tests' modern engine (this session runs one
-    test at a time, so nothing else uses it meanwhile). The harness is the same on every engine;
-    the delta test below runs on two."""
-    results, table = run_bench(tmp_path, "suite", "modern")
+    """The save, load and container cases, on the fleet's modern engine (this session runs one test
+    at a time, so nothing else uses it meanwhile). The harness is the same on every engine; the delta
+    test below runs on two."""
+    results, table = run_bench(tmp_path, "suite", "modern", FLEET_ENGINES)
     assert set(results["engines"]) == {"modern"}
     for engine in results["engines"]:
         entries = [e for e in results["cases"] if e["engine"] == engine]
@@ -97,8 +101,6 @@ def test_every_suite_case_produces_figures(tmp_path):
 @pytest.mark.fleet
 def test_every_delta_case_produces_figures(tmp_path):
     """The delta migration, by the modules and by the role, on the fleet's engines and hosts."""
-    # The fleet's target engines (the delta's role part runs there too), not those of the module tests.
-    env = dict(os.environ, AIRGAP_BENCH_CLASSIC_HOST="unix://%s/run/fleet-classic.sock" % ENGINE_ROOT,
-               AIRGAP_BENCH_MODERN_HOST="unix://%s/run/fleet-modern.sock" % ENGINE_ROOT)
-    results, table = run_bench(tmp_path, "delta", "classic,modern", env)
+    # The delta's role part relays to the fleet's targets, whose engines these are.
+    results, table = run_bench(tmp_path, "delta", "classic,modern", FLEET_ENGINES)
     check_delta(results["delta"], table)
