@@ -90,7 +90,7 @@ def install_bench_tools(venv):
 
 def run_in_bench_venv(script):
     """Go on in the benchmark's own virtualenv (made first if need be): the comparison tools'
-    Python, with ansible, community.docker, the Docker SDK and matplotlib. Returns its path."""
+    Python, with ansible-core, community.docker, the Docker SDK and matplotlib. Returns its path."""
     venv = bench_venv(REPO / ".cache/bench-venv")
     if Path(sys.prefix).resolve() != venv.resolve():
         python = str(venv / "bin/python")

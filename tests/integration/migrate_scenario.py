@@ -38,22 +38,23 @@ class Run:
         return self.recap[host]["failed"] > 0 or self.recap[host]["unreachable"] > 0
 
 
+def inventory_groups(data):
+    """The host tables of a parsed inventory file: `all`'s own, then each child group's."""
+    return [data["all"].get("hosts") or {}] + [group.get("hosts") or {} for group in (data["all"].get("children") or {}).values()]
+
+
 def update_hosts(inventory, variables_of):
     """Add variables to the hosts of an inventory file, as host_vars would: variables_of(name) -> dict."""
     data = yaml.safe_load(inventory.read_text())
-    for group in [data["all"]] + list(data["all"].get("children", {}).values()):
-        for name, hostvars in (group.get("hosts") or {}).items():
+    for hosts in inventory_groups(data):
+        for name, hostvars in hosts.items():
             hostvars.update(variables_of(name))
     inventory.write_text(yaml.safe_dump(data, sort_keys=False, width=1000))
 
 
 def inventory_hosts_of(inventory):
     """Every host an inventory file names, in any group."""
-    data = yaml.safe_load(inventory.read_text())["all"]
-    names = list(data.get("hosts") or {})
-    for group in (data.get("children") or {}).values():
-        names += [name for name in group.get("hosts") or {} if name not in names]
-    return names
+    return list(dict.fromkeys(name for hosts in inventory_groups(yaml.safe_load(inventory.read_text())) for name in hosts))
 
 
 def archive_name(ref):
