@@ -4,6 +4,10 @@ community.docker, on both private engines, in interleaved rounds (A B A B ...).
     make bench                    # about 1 GB image, 3 rounds after a warm-up
     make bench BENCH_ARGS="--size 256M --rounds 5"
     make bench BENCH_ARGS="--cases delta"   # only the delta migration (bench/delta.py)
+    # two cases, two tools each, paired against each other (what a progress file costs):
+    make bench BENCH_ARGS="--engines classic --rounds 7 --output bench/results/progress --only 'cold save,cold load' \
+        --tool 'image_archive zstd' --tool 'image_archive zstd, progress_file' \
+        --tool 'image_archive from .tar.zst' --tool 'image_archive from .tar.zst, progress_file'"
 
 Writes bench/results/latest.{json,md,png}; a run of only the suite or only the delta cases keeps
 the other part's figures from the latest.json already there. The smoke variant (--smoke) runs
@@ -234,7 +238,23 @@ def image_cases(engine, files, smoke=False):
     ]
 
 
+def chosen_cases(cases, only, tools):
+    """The cases named in only (all when empty), each with the tools named in tools (all when empty).
+    A case whose reference tool is left out is measured against the first tool kept."""
+    kept = []
+    for case, entries in cases:
+        if only and case not in only:
+            continue
+        entries = [entry for entry in entries if not tools or entry[0] in tools]
+        if entries and not any(reference for _name, reference, _p, _r in entries):
+            entries = [(entries[0][0], True) + tuple(entries[0][2:])] + entries[1:]
+        if entries:
+            kept.append((case, entries))
+    return kept
+
+
 def run_cases(box, cases, args, results, engine_name):
+    cases = chosen_cases(cases, args.only, args.tool)
     for case, tools in cases:
         print("%s: %s" % (engine_name, case), flush=True)
         for entry in run_case(box, tools, args.rounds, args.warmup):
@@ -279,7 +299,14 @@ def main():
     parser.add_argument("--smoke", action="store_true", help="24 MiB, one round, no warm-up: checks the harness, not the speed")
     parser.add_argument("--cases", default="all", choices=["all", "suite", "delta"],
                         help="suite: save, load and container cases; delta: delta migration (modules and migrate role); default all")
+    parser.add_argument("--only", type=lambda text: [case.strip() for case in text.split(",")], default=[],
+                        help="suite cases to run, by name, comma-separated (e.g. 'cold save,cold load'); implies --cases suite")
+    parser.add_argument("--tool", action="append", default=[],
+                        help="a tool to run, by its full name; repeat for more. Without it every tool runs. A case whose "
+                             "reference is left out is measured against the first tool kept")
     args = parser.parse_args()
+    if args.only:
+        args.cases = "suite"
     ran_suite, ran_delta = args.cases in ("all", "suite"), args.cases in ("all", "delta")
     if args.smoke:
         args.size, args.rounds, args.warmup = "24M", 1, 0
@@ -302,11 +329,13 @@ def main():
         files = {key: work / ("%s-%s" % (name, key)) for key in keys}
         try:
             run_cases(box, image_cases(engine, files, args.smoke), args, results, name)
-            build_image(engine.client, context, IMAGE)  # the cold loads removed it
-            # The container exists only now: a container keeps its image, which would make the loads above warm.
-            subprocess.run(engine.docker("rm", "-f", container), capture_output=True, check=False)
-            subprocess.run(engine.docker("create", "--pull", "never", "--network", "none", "--name", container, IMAGE), check=True, capture_output=True)
-            run_cases(box, container_cases(engine, files, container), args, results, name)
+            if chosen_cases(container_cases(engine, files, container), args.only, args.tool):
+                build_image(engine.client, context, IMAGE)  # the cold loads removed it
+                # The container exists only now: a container keeps its image, which would make the loads above warm.
+                subprocess.run(engine.docker("rm", "-f", container), capture_output=True, check=False)
+                subprocess.run(engine.docker("create", "--pull", "never", "--network", "none", "--name", container, IMAGE),
+                               check=True, capture_output=True)
+                run_cases(box, container_cases(engine, files, container), args, results, name)
             results["engines"][name]["archive_sizes"] = {k: v.stat().st_size for k, v in files.items() if v.exists()}
         finally:
             subprocess.run(engine.docker("rm", "-f", container), capture_output=True, check=False)

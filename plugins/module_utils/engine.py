@@ -17,6 +17,12 @@ from contextlib import contextmanager
 
 from ansible_collections.airgap.docker.plugins.module_utils.constants import DEFAULT_HOST
 from ansible_collections.airgap.docker.plugins.module_utils.errors import EngineError, InvalidInput, NotFound
+from ansible_collections.airgap.docker.plugins.module_utils.podman_names import (
+    familiar_archive_names,
+    familiar_names,
+    is_podman,
+    podman_reference,
+)
 
 DOCKER_IMPORT_ERROR = None
 try:
@@ -99,10 +105,15 @@ class EngineClient:
                 return CONTAINERD
         return CLASSIC
 
+    @property
+    def podman(self):
+        """True when the engine is Podman's Docker-compatible service."""
+        return is_podman(self.version())
+
     def facts(self):
         """Engine facts recorded in sidecars and returned to the user."""
         version = self.version()
-        return {
+        facts = {
             "version": version.get("Version"),
             "api_version": self.api_version,
             "storage": self.storage(),
@@ -110,9 +121,16 @@ class EngineClient:
             "os": version.get("Os"),
             "arch": version.get("Arch"),
         }
+        if self.podman:
+            facts["engine"] = "podman"
+        return facts
 
     def check_platform_support(self, platform):
         if platform and _api_tuple(self.api_version) < PLATFORM_MIN_API:
+            if self.podman:
+                raise InvalidInput(
+                    "platform needs Docker API 1.48 or newer, and the Podman engine at %s speaks API %s: "
+                    "leave platform out, or save and load there with the podman CLI's --platform." % (self.host, self.api_version))
             raise InvalidInput(
                 "platform needs Docker API 1.48 or newer (Docker 28+); the engine at %s speaks API %s."
                 % (self.host, self.api_version)
@@ -126,17 +144,25 @@ class EngineClient:
             with self._errors("inspecting image", ref):
                 if platform and _api_tuple(self.api_version) >= PLATFORM_INSPECT_MIN_API:
                     response = self.api._get(self.api._url("/images/{0}/json", ref), params={"platform": _platform_json(platform)})
-                    return self.api._result(response, json=True)
-                return self.api.inspect_image(ref)
+                    return self._as_docker(self.api._result(response, json=True))
+                return self._as_docker(self.api.inspect_image(ref))
         except NotFound:
             return None
 
     def list_images(self, intermediate=False):
         """Tagged and dangling images; with intermediate, also the build steps below them."""
         with self._errors("listing images"):
-            return self.api.images(all=intermediate)
+            return [self._as_docker(image) for image in self.api.images(all=intermediate)]
+
+    def _as_docker(self, image):
+        """An image as Docker shows it: on Podman, its names in familiar form (podman_names)."""
+        if self.podman and image.get("RepoTags"):
+            image["RepoTags"] = familiar_names(image["RepoTags"])
+        return image
 
     def tag(self, image_id, reference):
+        if self.podman:
+            reference = podman_reference(reference)
         repo, tag = reference.rsplit(":", 1)
         with self._errors("tagging", "%s as %s" % (image_id, reference)):
             self.api.tag(image_id, repo, tag, force=True)
@@ -171,7 +197,8 @@ class EngineClient:
         params = {"names": list(names)}
         if platform:
             params["platform"] = _platform_json(platform)
-        return self._get_stream(self.api._url("/images/get"), params, "saving", ", ".join(names))
+        blocks = self._get_stream(self.api._url("/images/get"), params, "saving", ", ".join(names))
+        return familiar_archive_names(blocks) if self.podman else blocks
 
     def _get_stream(self, url, params, action, subject):
         """Yield the body of a streamed GET in 1 MiB blocks; errors name the action."""

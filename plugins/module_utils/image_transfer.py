@@ -24,6 +24,7 @@ from ansible_collections.airgap.docker.plugins.module_utils.archive_stream impor
 )
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, ChecksumMismatch, EngineError
 from ansible_collections.airgap.docker.plugins.module_utils.image_plans import load_steps
+from ansible_collections.airgap.docker.plugins.module_utils.podman_names import docker_archive_view
 from ansible_collections.airgap.docker.plugins.module_utils.streaming import prefetch
 from ansible_collections.airgap.docker.plugins.module_utils.tarscan import TarScanner
 from ansible_collections.airgap.docker.plugins.module_utils.thin_archive import InputReader, ThinLayout
@@ -106,10 +107,10 @@ def save_to_temp(engine, names, path, kind, level, platform, estimated_size, spl
     try:
         target, content = write_to_temp(engine.save_stream(names, platform), path, kind, level, estimated_size, split_size)
     except ArchiveError as exc:
-        raise EngineError(
-            "The engine at %s gave an incomplete or damaged archive of %s (%s) Nothing was written. On the containerd "
-            "image store, `docker save` does this for an image whose bottom layers arrived in a thin archive from another "
-            "source: save it on an engine that holds it in full." % (engine.host, ", ".join(names), exc.msg))
+        hint = (" On the containerd image store, `docker save` does this for an image whose bottom layers arrived in a thin "
+                "archive from another source: save it on an engine that holds it in full." if engine.storage() == "containerd" else "")
+        raise EngineError("The engine at %s gave an incomplete or damaged archive of %s (%s) Nothing was written.%s"
+                          % (engine.host, ", ".join(names), exc.msg, hint))
     content.stats["bytes_from_engine"] = content.tar_size
     return target, content
 
@@ -196,6 +197,7 @@ def load_archive(engine, path, kind, expected_sha256=None, platform=None, claims
     member must match its digest (verify_members), the file must match expected_sha256 when
     given, and the images must be what `claims` (the ArchiveImages the load was planned with)
     says; otherwise the upload is aborted and nothing is loaded.
+    Podman gets the archive's Docker view when it has one (podman_names.docker_archive_view).
     Returns (ArchiveContent verified from the stream, stats).
     """
     scanner = VerifyingScanner()
@@ -214,7 +216,10 @@ def load_archive(engine, path, kind, expected_sha256=None, platform=None, claims
                 if problem:
                     raise ArchiveError("The sidecar %s does not describe the archive (%s); remove it or copy it again "
                                        "with the archive." % (sidecar.sidecar_path(path), problem))
-        return until_end_of_archive(blocks, scanner, verify)
+        verified = until_end_of_archive(blocks, scanner, verify)
+        if not engine.podman:
+            return verified
+        return docker_archive_view(verified, lambda: not any(image.omitted_layers for image in found["images"]))
 
     _messages, stats, file_stat = stream_into_engine(engine, path, kind, body, "loaded", platform)
     stats["bytes_verified"] = found["verified"]

@@ -6,6 +6,11 @@
 #   containerd2: Debian forky's docker.io 28.5 and containerd 2.1, containerd image store (API 1.51)
 #   source:  a second classic engine, the source host of the simulated fleet (fleet.sh)
 #   fleet-classic, fleet-modern, fleet-containerd2: the fleet's target hosts, one of each kind
+#   podman:  Debian bookworm's podman 4.3 (`podman system service`, its Docker-compatible API),
+#            rootful, with a private storage root; used by the fleet session's tests
+#   podman-rootless: the same Podman run by the unprivileged user airgap-podman (a user namespace
+#            from its subordinate ids), as many Podman hosts run it; its socket in $RUN is a link to
+#            the one in the user's runtime directory
 #   fleet-classic-05, fleet-modern-06, fleet-containerd2-07, fleet-classic-08, ...: the engines of
 #     the extra targets tgt-05, tgt-06, ... of a fleet larger than four hosts (AIRGAP_FLEET_SIZE,
 #     see fleet.sh), the three kinds in turn
@@ -34,7 +39,7 @@ FORKY=$ROOT/forky              # unpacked forky .debs, likewise
 BOOKWORM_RUNC=$ROOT/bookworm-runc
 RUN=$ROOT/run
 CLOSED_PROXY=http://127.0.0.1:9  # discard port: nothing listens, a pull fails fast
-BASE_ENGINES=(classic modern containerd2 source fleet-classic fleet-modern fleet-containerd2)
+BASE_ENGINES=(classic modern containerd2 source fleet-classic fleet-modern fleet-containerd2 podman podman-rootless)
 KINDS=(classic modern containerd2)
 
 log() { printf 'engines: %s\n' "$*" >&2; }
@@ -85,7 +90,7 @@ started_extras() {
 
 install_bookworm_packages() {
   local missing=()
-  for pkg in docker.io runc busybox-static zstd python3-venv shellcheck; do
+  for pkg in docker.io runc busybox-static zstd python3-venv shellcheck podman uidmap; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
   done
   if ((${#missing[@]})); then
@@ -136,12 +141,75 @@ write_configs() {
   mkdir -p "$RUN"
   local name
   for name in "$@"; do
-    if [ "$(kind_of "$name")" = classic ]; then
+    if [[ $name == podman* ]]; then
+      write_podman_configs
+    elif [ "$(kind_of "$name")" = classic ]; then
       printf '{"storage-driver": "overlay2"}\n' >"$ROOT/$name.json"
     else
       printf '{"features": {"containerd-snapshotter": true}}\n' >"$ROOT/$name.json"
     fi
   done
+}
+
+# Podman reads registries.conf and containers.conf from files of its own, never the system's: short
+# names search only Docker Hub (as Docker resolves them), and the service needs no systemd.
+PODMAN=$ROOT/podman
+write_podman_configs() {
+  mkdir -p "$PODMAN"
+  printf 'unqualified-search-registries = ["docker.io"]\nshort-name-mode = "permissive"\n' >"$PODMAN/registries.conf"
+  # runc, not crun: crun refuses this machine's hybrid cgroup layout. Podman raises a container's
+  # open files and processes to the host's maximum, which the sandbox may not allow: fixed limits.
+  printf '[engine]\nruntime = "runc"\ncgroup_manager = "cgroupfs"\nevents_logger = "file"\n[containers]\nnetns = "none"\n%s\n' \
+    'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]' >"$PODMAN/containers.conf"
+}
+
+# podman_service NAME DIR SOCKET PODMAN...: the service of engine NAME on SOCKET in the background,
+# run by the command PODMAN... (podman and its storage options, as its user), with the private
+# configuration and the closed proxy. Podman's service writes no pidfile: the harness records the
+# pid of the process it started.
+podman_service() {
+  local name=$1 dir=$2 socket=$3; shift 3
+  env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HTTP_PROXY=$CLOSED_PROXY HTTPS_PROXY=$CLOSED_PROXY \
+    http_proxy=$CLOSED_PROXY https_proxy=$CLOSED_PROXY NO_PROXY= HOME="$dir/home" XDG_RUNTIME_DIR="$dir/run" \
+    CONTAINERS_REGISTRIES_CONF="$PODMAN/registries.conf" CONTAINERS_CONF="$PODMAN/containers.conf" \
+    setsid "$@" --log-level=warn system service --time=0 "$socket" >"$RUN/$name.log" 2>&1 </dev/null &
+  echo $! >"$RUN/$name.pid"
+}
+
+podman_storage() {  # the storage options of a private store under $1
+  printf -- '--root %s/root --runroot %s/runroot --tmpdir %s/tmp --network-config-dir %s/networks --storage-driver overlay' \
+    "$1" "$1" "$1" "$1"
+}
+
+launch_podman() {
+  local dir=$PODMAN/rootful
+  mkdir -p "$dir/root" "$dir/runroot" "$dir/tmp" "$dir/networks" "$dir/run" "$dir/home"
+  log "starting podman engine on $(socket_of podman)"
+  # shellcheck disable=SC2046  # podman_storage's words are options
+  podman_service podman "$dir" "unix://$(socket_of podman)" podman $(podman_storage "$dir")
+}
+
+PODMAN_USER=airgap-podman
+ensure_podman_user() {
+  local home=$PODMAN/rootless/home
+  id -u "$PODMAN_USER" >/dev/null 2>&1 ||
+    useradd --system --home-dir "$home" --no-create-home --shell /usr/sbin/nologin "$PODMAN_USER"
+  [ "$(getent passwd "$PODMAN_USER" | cut -d: -f6)" = "$home" ] || usermod --home "$home" "$PODMAN_USER"
+  # 65536 subordinate ids, beyond those of other users, for the user namespace of its containers.
+  grep -q "^$PODMAN_USER:" /etc/subuid 2>/dev/null || usermod --add-subuids 400000-465535 "$PODMAN_USER"
+  grep -q "^$PODMAN_USER:" /etc/subgid 2>/dev/null || usermod --add-subgids 400000-465535 "$PODMAN_USER"
+}
+
+launch_podman_rootless() {
+  local dir=$PODMAN/rootless
+  ensure_podman_user
+  mkdir -p "$dir/root" "$dir/runroot" "$dir/tmp" "$dir/networks" "$dir/run" "$dir/home"
+  chown -R "$PODMAN_USER:" "$dir"
+  chmod 0700 "$dir/run"
+  ln -sfn "$dir/run/podman.sock" "$(socket_of podman-rootless)"
+  log "starting podman-rootless engine (user $PODMAN_USER) on $(socket_of podman-rootless)"
+  # shellcheck disable=SC2046
+  podman_service podman-rootless "$dir" "unix://$dir/run/podman.sock" runuser -u "$PODMAN_USER" -- podman $(podman_storage "$dir")
 }
 
 engine_ready() { docker -H "unix://$(socket_of "$1")" version >/dev/null 2>&1; }
@@ -150,6 +218,10 @@ engine_ready() { docker -H "unix://$(socket_of "$1")" version >/dev/null 2>&1; }
 # launched before the first is waited for, so that they come up side by side.
 launch_engine() {
   local name=$1 dockerd path
+  case $name in
+    podman) launch_podman; return ;;
+    podman-rootless) launch_podman_rootless; return ;;
+  esac
   # dockerd starts the containerd it finds on PATH, containerd the shim, the shim runc.
   case $(kind_of "$name") in
     modern) dockerd=$TRIXIE/usr/sbin/dockerd; path=$TRIXIE/usr/sbin:$TRIXIE/usr/bin:/usr/sbin:/usr/bin:/sbin:/bin ;;
@@ -189,6 +261,15 @@ stop_engine() {
     for _ in $(seq 1 60); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
   fi
   rm -f "$pidfile"
+  # A Podman container runs under a conmon of its own, outside the service; a rootless service
+  # also leaves the process that holds its user namespace. Its user runs nothing else.
+  case $1 in
+    podman) pkill -f "conmon .*$PODMAN/rootful/" || true
+            # Its store stays mounted after the service exits.
+            awk -v dir="$PODMAN/rootful/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r umount || true ;;
+    podman-rootless) pkill -u "$PODMAN_USER" 2>/dev/null || true
+                     rm -f "$(socket_of podman-rootless)" ;;
+  esac
 }
 
 # Stops engines side by side (each waits up to 30 s for its dockerd to exit).

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
-from ansible_collections.airgap.docker.plugins.module_utils.engine import _json_messages, load_errors
-from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
+from ansible_collections.airgap.docker.plugins.module_utils.engine import EngineClient, _json_messages, load_errors
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, InvalidInput
 from ansible_collections.airgap.docker.plugins.module_utils.image_transfer import check_platform_held
 
 # Docker 28.5 (containerd 2.1 image store), an archive whose top layer blob is missing: HTTP 200.
@@ -69,3 +69,53 @@ def test_every_tag_must_have_the_platform():
     images = TWO_PLATFORMS + [image(["c/d:1"], "linux", "amd64", index="sha256:2")]
     with pytest.raises(ArchiveError, match=r"no linux/arm64 image of c/d:1$"):
         check_platform_held(images, "linux/arm64")
+
+
+class FakeAPI:
+    """The few Docker SDK calls EngineClient makes, answering as Podman 4.3 or Docker 26 does."""
+
+    def __init__(self, podman):
+        self.podman, self.tagged = podman, []
+        self._version = "1.41" if podman else "1.45"
+
+    def version(self):
+        name = "Podman Engine" if self.podman else "Engine"
+        return {"Version": "4.3.1", "Components": [{"Name": name}], "Os": "linux", "Arch": "amd64"}
+
+    def info(self):
+        return {"Driver": "overlay", "DriverStatus": [["Backing Filesystem", "extfs"]]}
+
+    def inspect_image(self, ref):
+        return {"Id": "sha256:" + "a" * 64, "RepoTags": ["localhost/steer/app:1", "docker.io/library/app:1", "quay.io/x/y:2"]}
+
+    def images(self, all=False):
+        return [self.inspect_image("x")]
+
+    def tag(self, image, repository, tag, force=False):
+        self.tagged.append("%s:%s" % (repository, tag))
+
+
+def engine_client(podman):
+    client = EngineClient.__new__(EngineClient)
+    client.host, client.api, client._info, client._version = "unix:///test.sock", FakeAPI(podman), None, None
+    return client
+
+
+def test_on_podman_names_read_and_tag_as_on_docker():
+    client = engine_client(podman=True)
+    assert client.inspect_image("steer/app:1")["RepoTags"] == ["steer/app:1", "app:1", "quay.io/x/y:2"]
+    assert client.list_images()[0]["RepoTags"] == ["steer/app:1", "app:1", "quay.io/x/y:2"]
+    client.tag("sha256:aa", "steer/app:2")
+    client.tag("sha256:aa", "quay.io/x/y:3")
+    assert client.api.tagged == ["localhost/steer/app:2", "quay.io/x/y:3"]
+    assert client.facts()["engine"] == "podman" and client.facts()["storage"] == "classic"
+    with pytest.raises(InvalidInput, match=r"Podman engine at unix:///test\.sock speaks API 1\.41"):
+        client.check_platform_support("linux/amd64")
+
+
+def test_on_docker_names_and_facts_are_left_as_they_are():
+    client = engine_client(podman=False)
+    assert client.inspect_image("steer/app:1")["RepoTags"][0] == "localhost/steer/app:1"
+    client.tag("sha256:aa", "steer/app:2")
+    assert client.api.tagged == ["steer/app:2"]
+    assert "engine" not in client.facts()

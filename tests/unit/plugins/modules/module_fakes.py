@@ -97,6 +97,7 @@ class FakeEngine:
     """
 
     host = "unix:///fake/docker.sock"
+    podman = False
 
     def __init__(self, images=None, containers=None):
         self.images = {}  # ref -> inspect
