@@ -32,8 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests/integration"))
 
 import yaml
+from bench_venv import run_in_bench_venv
 from fleet_report import case_figures, parse_rate, phase_seconds, play_end, slowest_tasks, timeline, transfer_seconds, transfers, write_reports
-from run import install_collection, machine_facts, run_in_bench_venv
+from run import install_collection, machine_facts
 from workload import build_context, build_image, build_version
 
 BENCH = Path(__file__).resolve().parent

@@ -17,7 +17,6 @@ every case once on a small image, so the benchmark cannot rot; the test suite ru
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import platform
@@ -25,13 +24,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import zipfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_venv import run_in_bench_venv
 from delta import run_delta
 from report import write_reports
 from tools import Toolbox, run_case
@@ -55,51 +53,6 @@ THEIRS = "community.docker"
 def parse_size(text):
     units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
     return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1].upper() in units else int(text)
-
-
-def bench_venv(path):
-    """A virtualenv with the comparison tools: ansible-core with community.docker, the Docker SDK
-    and zstandard for our modules, matplotlib for the chart."""
-    python = path / "bin/python"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Two runs may start at once (the smoke tests of both integration sessions): one builds, the other waits.
-    with open(path.parent / (path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not python.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(path)], check=True)
-        probe = "import ansible_collections.community.docker, docker, zstandard, matplotlib"
-        if subprocess.run([str(python), "-c", probe], capture_output=True, check=False).returncode:
-            install_bench_tools(path)
-    return path
-
-
-def install_bench_tools(venv):
-    """community.docker as the `ansible` package ships it, without the package's other collections:
-    installing all of them unpacks some 700 MB and takes a minute of CPU on every fresh machine."""
-    pip = [str(venv / "bin/pip"), "--disable-pip-version-check"]
-    with tempfile.TemporaryDirectory() as download:
-        subprocess.run([*pip, "download", "-q", "--no-deps", "-d", download, "ansible"], check=True)
-        (wheel,) = Path(download).glob("ansible-*.whl")
-        with zipfile.ZipFile(wheel) as archive:
-            metadata = archive.read(next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))).decode()
-            # The ansible-core release this community.docker was shipped (and tested) with.
-            core = next(line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist: ansible-core"))
-            subprocess.run([*pip, "install", "-q", core, "docker>=7", "zstandard", "matplotlib"], check=True)
-            site = subprocess.run([str(venv / "bin/python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                  capture_output=True, text=True, check=True).stdout.strip()
-            wanted = [n for n in archive.namelist() if n.startswith("ansible_collections/community/docker/")]
-            # ansible-core looks for collections in an ansible_collections package on sys.path.
-            archive.extractall(site, wanted)
-
-
-def run_in_bench_venv(script):
-    """Go on in the benchmark's own virtualenv (made first if need be): the comparison tools'
-    Python, with ansible-core, community.docker, the Docker SDK and matplotlib. Returns its path."""
-    venv = bench_venv(REPO / ".cache/bench-venv")
-    if Path(sys.prefix).resolve() != venv.resolve():
-        python = str(venv / "bin/python")
-        os.execv(python, [python, script, *sys.argv[1:]])
-    return venv
 
 
 def install_collection(work):

@@ -176,9 +176,32 @@ def scenario(ansible, fleet, hosts, tmp_path):
 FLEET_FIXTURES = {"fleet", "hosts", "scenario"}
 
 
-def pytest_collection_modifyitems(items):
+def store_engines(engines):
+    """One engine of each image store among those tested: classic, and the newest containerd one."""
+    chosen = [name for name in ("classic",) if name in engines]
+    containerd = [name for name in ("containerd2", "modern") if name in engines]
+    return chosen + containerd[:1]
+
+
+def _engine_param(item):
+    """The engine a parametrised test runs on (its `engine` or `engine_name`), or None."""
+    params = getattr(getattr(item, "callspec", None), "params", {})
+    return params.get("engine", params.get("engine_name"))
+
+
+def pytest_collection_modifyitems(config, items):
     """Mark the tests that use the simulated fleet: `-m fleet` and `-m "not fleet"` then split the
-    suite into two sessions that share no engine (the fleet's targets have engines of their own)."""
+    suite into two sessions that share no engine (the fleet's targets have engines of their own).
+
+    A test marked per_store runs on one engine of each image store (store_engines), not on every
+    engine: it tests the collection's own handling of files and sidecars, where the engine only
+    saves, exports, loads or imports a well-formed archive, as the engine tests show on each one."""
+    per_store = store_engines(ENGINES)
+    skipped = [item for item in items if item.get_closest_marker("per_store") and _engine_param(item) not in per_store + [None]]
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        gone = {id(item) for item in skipped}
+        items[:] = [item for item in items if id(item) not in gone]
     for item in items:
         uses = set(getattr(item, "fixturenames", ()))
         if uses & FLEET_FIXTURES:

@@ -214,6 +214,7 @@ def test_import_is_deterministic_across_engines(ansible, engine, other_engine, c
     assert again["changed"] and again["image"]["id"] == there["image"]["id"]
 
 
+@pytest.mark.per_store
 def test_changes_apply_after_the_restored_config(ansible, engine, container, unique, workdir):
     path = workdir / "fs.tar"
     ansible.run(export_task(engine, container, path))
@@ -282,6 +283,7 @@ def test_the_record_is_invisible_to_tar_and_docker_import(ansible, engine, conta
     assert record["config"]["Cmd"] == CMD and record["container"]["name"] == container
 
 
+@pytest.mark.per_store
 @pytest.mark.parametrize("memo", ["remembered", "forgotten"])
 def test_a_sidecar_cannot_set_entrypoint_or_user(ansible, engine, container, unique, workdir, tmp_path, memo):
     path = workdir / "fs.tar.zst"
@@ -314,6 +316,7 @@ def test_a_sidecar_cannot_set_entrypoint_or_user(ansible, engine, container, uni
     assert not again["changed"] and again["stats"]["archive_bytes_read"] == 0
 
 
+@pytest.mark.per_store
 def test_a_sidecar_claiming_another_layer_imports_nothing(ansible, engine, container, unique, workdir, tmp_path):
     first, second = workdir / "first.tar", workdir / "second.tar"
     ansible.run(export_task(engine, container, first))
@@ -350,6 +353,7 @@ def test_a_sidecar_claiming_another_layer_imports_nothing(ansible, engine, conta
     assert engine.run_image(target, "second" + uuid.uuid4().hex[:8]).split()[-1] == "second"
 
 
+@pytest.mark.per_store
 def test_an_archive_this_host_does_not_know_is_read_once_then_remembered(ansible, engine, container, unique, workdir, tmp_path):
     path = workdir / "fs.tar.gz"
     ansible.run(export_task(engine, container, path))
@@ -370,6 +374,7 @@ def test_an_archive_this_host_does_not_know_is_read_once_then_remembered(ansible
     assert results[2]["stats"]["bytes_from_engine"] == 0 and results[2]["stats"]["archive_bytes_read"] == 0
 
 
+@pytest.mark.per_store
 def test_export_does_not_trust_an_edited_sidecar(ansible, engine, container, workdir, tmp_path):
     path = workdir / "fs.tar"
     first = ansible.run(export_task(engine, container, path))[0]
@@ -420,6 +425,7 @@ def test_truncated_archive(ansible, one_engine, exported_once, unique, workdir, 
     before.assert_unchanged()
 
 
+@pytest.mark.per_store
 def test_flipped_byte_is_refused(ansible, engine, container, unique, workdir):
     path = workdir / "flip.tar"
     layer = ansible.run(export_task(engine, container, path))[0]["archive"]["layer_sha256"]

@@ -56,6 +56,7 @@ def edit_sidecar(path, change):
 # Class 4: the sidecar cannot change what reaches the engine --------------------------------
 
 
+@pytest.mark.per_store
 def test_a_sidecar_cannot_move_an_unrelated_tag(ansible, engine, unique, workdir):
     image_id = engine.build(unique + ":app")
     victim_id = engine.build(unique + ":victim", marker="victim")
@@ -74,6 +75,7 @@ def test_a_sidecar_cannot_move_an_unrelated_tag(ansible, engine, unique, workdir
     assert engine.inspect(unique + ":app")["Id"] == image_id
 
 
+@pytest.mark.per_store
 def test_a_sidecar_cannot_make_a_load_skip(ansible, engine, unique, workdir):
     """The sidecar claims the archive holds an image the engine already has; the archive holds a new one."""
     engine.build(unique + ":old", marker="old")
@@ -92,6 +94,7 @@ def test_a_sidecar_cannot_make_a_load_skip(ansible, engine, unique, workdir):
     assert results[0]["images"][0]["tags"] == [unique + ":new"]
 
 
+@pytest.mark.per_store
 def test_a_sidecar_that_understates_the_archive_is_refused_by_the_load(ansible, engine, unique, workdir):
     """Claims that plan a load are checked against the archive before the engine gets its end."""
     engine.build(unique + ":a", marker="a")
@@ -154,6 +157,7 @@ def test_a_damaged_layer_the_engine_already_holds_is_refused(ansible, engine, un
     assert engine.inspect(unique + ":app") is None
 
 
+@pytest.mark.per_store
 def test_a_good_load_says_how_much_it_verified(ansible, engine, unique, workdir):
     engine.build(unique + ":1", random_bytes=100_000)
     path = workdir / "ok.tar.zst"

@@ -66,6 +66,7 @@ def test_engine_unreachable_names_the_address(ansible, workdir):
     assert not list(workdir.iterdir())
 
 
+@pytest.mark.per_store
 def test_image_not_found_leaves_the_archive(ansible, engine, unique, saved_once, workdir):
     path, image = saved_archive(ansible, engine, saved_once, workdir)
     before = digest(path)
@@ -91,6 +92,7 @@ def test_not_a_tar(ansible, one_engine, workdir, content):
 
 
 # Each engine's layout (legacy, OCI) and each compression: the archive is read whole to be refused.
+@pytest.mark.per_store
 @pytest.mark.parametrize("name", ["trunc.tar", "trunc.tar.zst", "trunc.tar.gz"])
 def test_truncated_archive_without_sidecar(ansible, engine, other_engine, saved_once, workdir, name):
     path, _image = saved_archive(ansible, engine, saved_once, workdir, name)
@@ -115,6 +117,7 @@ def test_truncated_archive_with_sidecar(ansible, one_engine, factories, saved_on
     assert other_engine.image_ids() == before
 
 
+@pytest.mark.per_store
 @pytest.mark.parametrize("name", ["flip.tar", "flip.tar.zst"])
 def test_checksum_mismatch_loads_nothing(ansible, engine, other_engine, saved_once, workdir, name):
     # The sidecar plans a load: the mismatch is met while the archive streams to the engine.
@@ -156,6 +159,7 @@ def small_mount(tmp_path, request):
     subprocess.run(["umount", str(mount_point)], check=False)
 
 
+@pytest.mark.per_store
 def test_no_space_fails_early_with_numbers_and_keeps_the_old_archive(ansible, engine, unique, small_mount):
     engine.build(unique + ":small")
     engine.build(unique + ":big", marker="big", random_bytes=8 << 20)
@@ -168,6 +172,7 @@ def test_no_space_fails_early_with_numbers_and_keeps_the_old_archive(ansible, en
     assert sorted(p.name for p in small_mount.iterdir()) == ["img.tar", "img.tar.airgap.json"]
 
 
+@pytest.mark.per_store
 @pytest.mark.parametrize("small_mount", ["8m"], indirect=True)
 def test_disk_full_mid_stream_keeps_the_old_archive(ansible, engine, unique, small_mount):
     # gzip is expected to halve the size, so the check up front passes (about 5.5 of 7 MiB free);

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 MODULE = "airgap.docker.image_archive"
 
 
+@pytest.mark.per_store
 def test_peak_rss_is_flat(ansible, engine, other_engine, unique, workdir):
     # Both sizes are past zstd's worker buffers (a constant), so any growth would be per byte.
     engine.build(unique + ":small", marker="small", random_bytes=24 << 20)

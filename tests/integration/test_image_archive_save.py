@@ -74,6 +74,7 @@ def test_default_tag_is_latest_and_names_are_normalised(ansible, engine, unique,
     assert results[0]["images"][0]["tags"] == [unique + ":latest"]
 
 
+@pytest.mark.per_store
 def test_changed_image_compression_or_force_resaves(ansible, engine, unique, workdir):
     engine.build(unique + ":1")
     path = workdir / "img.tar"
@@ -100,6 +101,7 @@ def test_archive_written_by_docker_save_is_recognised(ansible, engine, unique, w
     assert results[1]["archive"]["layout"] == ("legacy" if engine.name == "classic" else "oci")
 
 
+@pytest.mark.per_store
 def test_file_attributes_are_applied_and_idempotent(ansible, engine, unique, workdir):
     engine.build(unique + ":1")
     path = workdir / "mode.tar"

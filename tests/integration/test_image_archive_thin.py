@@ -91,6 +91,7 @@ def test_thin_round_trip(ansible, engine, other_engine, unique, workdir, directi
     assert out.strip() == "update-2"
 
 
+@pytest.mark.per_store
 def test_thin_archive_from_full_archive_without_engine(ansible, engine, other_engine, unique, workdir):
     source, target = engine, other_engine
     base, app = make_update(source, unique)
@@ -111,6 +112,7 @@ def test_thin_archive_from_full_archive_without_engine(ansible, engine, other_en
     assert target.inspect(app)["RootFS"]["Layers"] == source.inspect(app)["RootFS"]["Layers"]
 
 
+@pytest.mark.per_store
 def test_thin_save_from_tampered_full_archive_is_refused(ansible, engine, unique, workdir):
     source = engine
     base, app = make_update(source, unique)
@@ -127,6 +129,7 @@ def test_thin_save_from_tampered_full_archive_is_refused(ansible, engine, unique
     assert not thin.exists() and not list(workdir.glob(".app-thin*")), "nothing written, no temporary file left"
 
 
+@pytest.mark.per_store
 def test_thin_load_without_the_base_fails_cleanly(ansible, engine, other_engine, unique, workdir):
     source, target = engine, other_engine
     base, app = make_update(source, unique)
@@ -144,6 +147,7 @@ def test_thin_load_without_the_base_fails_cleanly(ansible, engine, other_engine,
     assert sha256(thin) == before, "the archive is left as it was"
 
 
+@pytest.mark.per_store
 def test_tampered_thin_archive_is_refused(ansible, engine, other_engine, unique, workdir):
     source, target = engine, other_engine
     base, app = make_update(source, unique)

@@ -84,6 +84,7 @@ def kill_module_when_partial_grows(play, workdir, name, module="image_archive", 
     raise AssertionError("no partial file of %s grew in %d s" % (name, timeout))
 
 
+@pytest.mark.per_store
 def test_a_killed_save_is_cleaned_up_by_the_next_run_and_the_old_archive_survives(ansible, engine, unique, workdir, tmp_path):
     path = workdir / "app.tar.gz"
     old_ref, new_ref = unique + ":old", unique + ":new"
@@ -120,6 +121,7 @@ def test_a_killed_save_is_cleaned_up_by_the_next_run_and_the_old_archive_survive
     assert not check["changed"] and not check.get("failed"), check
 
 
+@pytest.mark.per_store
 def test_a_running_saves_partial_file_is_kept_by_a_concurrent_save(ansible, engine, unique, workdir, tmp_path):
     path = workdir / "app.tar.gz"
     big, small = unique + ":big", unique + ":small"
