@@ -11,6 +11,7 @@
 #   podman-rootless: the same Podman run by the unprivileged user airgap-podman (a user namespace
 #            from its subordinate ids), as many Podman hosts run it; its socket in $RUN is a link to
 #            the one in the user's runtime directory
+#   fleet-podman: a third, rootful, for the fleet session's role test (a fleet host's engine)
 #   fleet-classic-05, fleet-modern-06, fleet-containerd2-07, fleet-classic-08, ...: the engines of
 #     the extra targets tgt-05, tgt-06, ... of a fleet larger than four hosts (AIRGAP_FLEET_SIZE,
 #     see fleet.sh), the three kinds in turn
@@ -39,7 +40,7 @@ FORKY=$ROOT/forky              # unpacked forky .debs, likewise
 BOOKWORM_RUNC=$ROOT/bookworm-runc
 RUN=$ROOT/run
 CLOSED_PROXY=http://127.0.0.1:9  # discard port: nothing listens, a pull fails fast
-BASE_ENGINES=(classic modern containerd2 source fleet-classic fleet-modern fleet-containerd2 podman podman-rootless)
+BASE_ENGINES=(classic modern containerd2 source fleet-classic fleet-modern fleet-containerd2 podman podman-rootless fleet-podman)
 KINDS=(classic modern containerd2)
 
 log() { printf 'engines: %s\n' "$*" >&2; }
@@ -141,7 +142,7 @@ write_configs() {
   mkdir -p "$RUN"
   local name
   for name in "$@"; do
-    if [[ $name == podman* ]]; then
+    if [[ $name == *podman* ]]; then
       write_podman_configs
     elif [ "$(kind_of "$name")" = classic ]; then
       printf '{"storage-driver": "overlay2"}\n' >"$ROOT/$name.json"
@@ -181,12 +182,16 @@ podman_storage() {  # the storage options of a private store under $1
     "$1" "$1" "$1" "$1"
 }
 
+# The private store of a rootful Podman engine: podman's is rootful/, fleet-podman's fleet/.
+podman_dir() { if [ "$1" = podman ]; then echo "$PODMAN/rootful"; else echo "$PODMAN/fleet"; fi; }
+
 launch_podman() {
-  local dir=$PODMAN/rootful
+  local name=$1 dir
+  dir=$(podman_dir "$name")
   mkdir -p "$dir/root" "$dir/runroot" "$dir/tmp" "$dir/networks" "$dir/run" "$dir/home"
-  log "starting podman engine on $(socket_of podman)"
+  log "starting $name engine on $(socket_of "$name")"
   # shellcheck disable=SC2046  # podman_storage's words are options
-  podman_service podman "$dir" "unix://$(socket_of podman)" podman $(podman_storage "$dir")
+  podman_service "$name" "$dir" "unix://$(socket_of "$name")" podman $(podman_storage "$dir")
 }
 
 PODMAN_USER=airgap-podman
@@ -219,7 +224,7 @@ engine_ready() { docker -H "unix://$(socket_of "$1")" version >/dev/null 2>&1; }
 launch_engine() {
   local name=$1 dockerd path
   case $name in
-    podman) launch_podman; return ;;
+    podman | fleet-podman) launch_podman "$name"; return ;;
     podman-rootless) launch_podman_rootless; return ;;
   esac
   # dockerd starts the containerd it finds on PATH, containerd the shim, the shim runc.
@@ -264,9 +269,12 @@ stop_engine() {
   # A Podman container runs under a conmon of its own, outside the service; a rootless service
   # also leaves the process that holds its user namespace. Its user runs nothing else.
   case $1 in
-    podman) pkill -f "conmon .*$PODMAN/rootful/" || true
-            # Its store stays mounted after the service exits.
-            awk -v dir="$PODMAN/rootful/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r umount || true ;;
+    podman | fleet-podman)
+      local dir
+      dir=$(podman_dir "$1")
+      pkill -f "conmon .*$dir/" || true
+      # Its store stays mounted after the service exits.
+      awk -v dir="$dir/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r | xargs -r umount || true ;;
     podman-rootless) pkill -u "$PODMAN_USER" 2>/dev/null || true
                      rm -f "$(socket_of podman-rootless)" ;;
   esac

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The integration tests as two pytest sessions at once, which share no Docker engine:
-#   fleet:   the migrate role, the Podman tests and the delta benchmark's smoke test, on the fleet's
-#            engines (fleet.sh) and the two Podman engines;
+#   fleet:   the migrate role (also on a Podman host, fleet-podman) and the delta benchmark's smoke
+#            test, on the fleet's engines (fleet.sh);
 #   modules: the modules and the benchmark suite's smoke test, on the classic, modern and
-#            containerd2 engines.
+#            containerd2 engines, and the Podman tests on podman and podman-rootless.
 # Each prints its own report, with its 25 slowest steps; the run fails if either does. Arguments go
 # to both sessions.
 #
@@ -63,7 +63,7 @@ nice_status=0 checks_status=0
 [ -z "$NICE_CHECKS" ] || { wait "$nice_checks"; nice_status=$?; }
 [ -z "$CHECKS" ] || { wait "$checks"; checks_status=$?; }
 
-printf '\n==== fleet session (the role, Podman, the delta benchmark smoke test) ====\n'
+printf '\n==== fleet session (the role and the delta benchmark smoke test) ====\n'
 cat "$LOGS/fleet.log"
 [ -z "$NICE_CHECKS" ] || report nice "$NICE_CHECKS (at the lowest CPU priority, from the start)" "$nice_status"
 [ -z "$CHECKS" ] || report checks "$CHECKS (once the first session ended)" "$checks_status"

@@ -4,9 +4,10 @@ Podman stores names fully qualified (`localhost/app:1`, `docker.io/library/app:1
 show and write them as Docker does (`app:1`), so that an image named `app:1` on one side arrives as
 `app:1` on the other, and a re-run on either side changes nothing.
 
-These run in the fleet session (the module session is the longer one): on the harness's two Podman
-engines (rootful, and rootless as the user airgap-podman) and on the fleet's Docker 20.10 and 26
-engines, which the fleet's hosts use only through the role's tests, never at the same time as these.
+The module tests run in the module session, on the harness's two Podman engines (rootful, and
+rootless as the user airgap-podman) and on the session's Docker 20.10 (classic) and 26 (modern)
+engines. The role's test runs in the fleet session, with a Podman engine of its own (fleet-podman)
+as a fleet host's engine: the two sessions share no engine.
 """
 
 from __future__ import annotations
@@ -23,17 +24,16 @@ from image_factory import ImageFactory, abandoned_test_tag
 from image_factory import test_repository as repository_name
 from migrate_scenario import assert_ok, pack
 
-pytestmark = pytest.mark.fleet
-
 ENGINE_ROOT = os.environ.get("AIRGAP_ENGINES_ROOT", "/var/tmp/airgap-engines")
 IMAGES = "airgap.docker.image_archive"
 CONTAINERS = "airgap.docker.container_archive"
 SOCKETS = {
     "podman": "unix://%s/run/podman.sock" % ENGINE_ROOT,
     "podman-rootless": "unix://%s/run/podman-rootless.sock" % ENGINE_ROOT,
-    "docker-20.10": "unix://%s/run/fleet-classic.sock" % ENGINE_ROOT,
-    "docker-26": "unix://%s/run/fleet-modern.sock" % ENGINE_ROOT,
+    "docker-20.10": os.environ.get("AIRGAP_CLASSIC_HOST", "unix://%s/run/classic.sock" % ENGINE_ROOT),
+    "docker-26": os.environ.get("AIRGAP_MODERN_HOST", "unix://%s/run/modern.sock" % ENGINE_ROOT),
 }
+FLEET_PODMAN = "unix://%s/run/fleet-podman.sock" % ENGINE_ROOT
 DOCKERS = ("docker-20.10", "docker-26")
 
 
@@ -49,19 +49,21 @@ def all_tags(factory):
     return [t for image in factory.client.images() for t in image.get("RepoTags") or [] if t != "<none>:<none>"]
 
 
+def factory(name, address, tmp_path_factory):
+    client = docker.APIClient(base_url=address, version="auto", timeout=300)
+    try:
+        client.version()
+    except Exception as exc:  # pragma: no cover - harness problem
+        pytest.fail("The %s engine at %s is not running (%s); run tests/harness/bootstrap.sh." % (name, address, exc))
+    made = ImageFactory(name, address, client, tmp_path_factory.mktemp("ctx-" + name))
+    if "podman" in name:
+        made.remove(*[t for t in all_tags(made) if abandoned_test_tag(familiar(t))])
+    return made
+
+
 @pytest.fixture(scope="module")
 def engines(tmp_path_factory):
-    made = {}
-    for name, address in SOCKETS.items():
-        client = docker.APIClient(base_url=address, version="auto", timeout=300)
-        try:
-            client.version()
-        except Exception as exc:  # pragma: no cover - harness problem
-            pytest.fail("The %s engine at %s is not running (%s); run tests/harness/bootstrap.sh." % (name, address, exc))
-        made[name] = ImageFactory(name, address, client, tmp_path_factory.mktemp("ctx-" + name))
-    for podman in (made["podman"], made["podman-rootless"]):
-        podman.remove(*[t for t in all_tags(podman) if abandoned_test_tag(familiar(t))])
-    return made
+    return {name: factory(name, address, tmp_path_factory) for name, address in SOCKETS.items()}
 
 
 @pytest.fixture
@@ -239,17 +241,17 @@ def test_pause_on_rootless_podman_is_refused_and_the_container_keeps_running(ans
 
 
 @pytest.fixture
-def podman_fleet_host(scenario, engines):
-    """tgt-modern of the fleet, with its migrate_docker_host pointing at the rootful Podman engine;
-    the scenario's images go from Podman afterwards."""
-    podman = engines["podman"]
-    yield "tgt-modern", {"tgt-modern": {"migrate_docker_host": podman.host}}
+def fleet_podman(scenario, tmp_path_factory):
+    """The fleet session's Podman engine, as tgt-modern's engine (its migrate_docker_host); the
+    scenario's images go from it afterwards."""
+    podman = factory("fleet-podman", FLEET_PODMAN, tmp_path_factory)
+    yield podman, "tgt-modern", {"tgt-modern": {"migrate_docker_host": podman.host}}
     podman.remove(*[t for t in all_tags(podman) if familiar(t).startswith(scenario.repo)])
 
 
-def test_the_role_relays_to_and_unpacks_on_a_podman_host(scenario, engines, podman_fleet_host):
-    podman = engines["podman"]
-    host, host_vars = podman_fleet_host
+@pytest.mark.fleet
+def test_the_role_relays_to_and_unpacks_on_a_podman_host(scenario, fleet_podman):
+    podman, host, host_vars = fleet_podman
     app = scenario.image("1", marker="relayed")
     web = scenario.container("web", app)
     snapshot = scenario.repo + "-web:snap"
