@@ -24,7 +24,8 @@ import json
 from typing import Callable, Iterable, Iterator
 
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
-from ansible_collections.airgap.docker.plugins.module_utils.references import familiar_repo, split_reference
+from ansible_collections.airgap.docker.plugins.module_utils.oci_layout import tar_member
+from ansible_collections.airgap.docker.plugins.module_utils.references import familiar_repo, has_registry, split_reference
 
 PODMAN_REGISTRY = "localhost/"
 BLOCK = 512
@@ -72,10 +73,7 @@ def familiar_names(refs):
 def podman_reference(ref):
     """The name to tag on Podman for a familiar `repo:tag`: registry-less names under `localhost/`."""
     repo, tag = split_reference(ref)[:2]
-    first = repo.split("/", 1)[0]
-    if "/" in repo and ("." in first or ":" in first or first == "localhost"):
-        return ref
-    return "%s%s:%s" % (PODMAN_REGISTRY, repo, tag)
+    return ref if has_registry(repo) else "%s%s:%s" % (PODMAN_REGISTRY, repo, tag)
 
 
 def rename_document(name, body):
@@ -99,46 +97,50 @@ def rename_document(name, body):
 
 
 class _Chunks:
-    """Exact reads and pass-through reads over an iterable of byte blocks."""
+    """Exact reads and pass-through reads over an iterable of byte blocks. A block that passes
+    through whole is yielded as it came; only the pieces of a block cut at a member's end are
+    copied, each byte once."""
 
     def __init__(self, blocks):
         self._blocks = iter(blocks)
-        self._held = b""
+        self._held = memoryview(b"")  # the rest of a block cut by an earlier read
 
-    def _next(self):
-        for block in self._blocks:
-            if block:
-                return bytes(block)
-        return b""
+    def _take(self, size):
+        """Up to size bytes: of the held block, else of the next non-empty one; empty at the end."""
+        if not self._held:
+            block = next((block for block in self._blocks if block), None)
+            if block is None:
+                return b""
+            if len(block) <= size:
+                return block
+            self._held = memoryview(block)
+        piece, self._held = self._held[:size], self._held[size:]
+        return bytes(piece)
 
     def read(self, size):
         """Up to size bytes (fewer only at the end of the stream)."""
-        pieces, have = [self._held], len(self._held)
+        pieces, have = [], 0
         while have < size:
-            block = self._next()
-            if not block:
+            piece = self._take(size - have)
+            if not piece:
                 break
-            pieces.append(block)
-            have += len(block)
-        data = b"".join(pieces)
-        self._held = data[size:]
-        return data[:size]
+            pieces.append(piece)
+            have += len(piece)
+        return b"".join(pieces)
 
     def pass_through(self, size, source):
         """Yield the next size bytes as they arrive, without joining them."""
         while size > 0:
-            block = self._held or self._next()
-            if not block:
+            piece = self._take(size)
+            if not piece:
                 raise ArchiveError("%s ended in the middle of a member." % source)
-            self._held = block[size:]
-            block = block[:size]
-            size -= len(block)
-            yield block
+            size -= len(piece)
+            yield piece
 
     def rest(self):
         if self._held:
-            yield self._held
-            self._held = b""
+            yield bytes(self._held)
+            self._held = memoryview(b"")
         yield from self._blocks
 
 
@@ -176,24 +178,16 @@ def _member_name(name):
     return name
 
 
-def _with_size(header, size):
-    """The header, with a new size and checksum."""
-    block = bytearray(header)
-    block[124:136] = b"%011o\0" % size
-    block[148:156] = b" " * 8
-    block[148:156] = b"%06o\0 " % sum(block)
-    return bytes(block)
-
-
 def _padding(size):
     return -size % BLOCK
 
 
 def _edit_members(blocks, names, edit, before_end, source):
     """Walk a tar stream, passing every byte through but the top-level regular members in names
-    (of at most MAX_NAME_DOCUMENT bytes): for each, yield what edit(name, header, body, extended)
-    returns (extended: the PAX and GNU headers before it). before_end() gives what to yield in front
-    of the end-of-archive marker. source names the stream in errors."""
+    (of at most MAX_NAME_DOCUMENT bytes): for each, yield what edit(name, body, raw, extended)
+    returns (raw: the member's bytes as read, its PAX and GNU headers included; extended: those
+    headers). before_end() gives what to yield in front of the end-of-archive marker. source names
+    the stream in errors."""
     chunks = _Chunks(blocks)
     extended = []  # PAX and GNU headers, with bodies, waiting for the member they describe
     while True:
@@ -214,7 +208,8 @@ def _edit_members(blocks, names, edit, before_end, source):
             continue
         name = _member_name(_header_name(header, extended)) if kind in _REGULAR else None
         if name in names and size <= MAX_NAME_DOCUMENT:
-            yield edit(name, header, chunks.read(size + _padding(size))[:size], extended)
+            padded = chunks.read(size + _padding(size))
+            yield edit(name, padded[:size], b"".join(extended) + header + padded, extended)
         else:
             yield from extended
             yield header
@@ -224,11 +219,11 @@ def _edit_members(blocks, names, edit, before_end, source):
 
 def familiar_archive_names(blocks: Iterable[bytes]) -> Iterator[bytes]:
     """Yield the tar stream of a Podman save with familiar names in its name documents."""
-    def rename(name, header, body, extended):
-        body = rename_document(name, body)
-        # The member's own PAX or GNU headers are left out: they describe the old size.
+    def rename(name, body, _raw, extended):
+        # A new member; of the headers before the old one only global ones (`g`) stay, the others
+        # described it.
         kept = b"".join(special for special in extended if special[156:157] == b"g")
-        return kept + _with_size(header, len(body)) + body + bytes(_padding(len(body)))
+        return kept + tar_member(name, rename_document(name, body))
 
     return _edit_members(blocks, NAME_DOCUMENTS, rename, lambda: b"", "Podman's save")
 
@@ -246,12 +241,12 @@ def docker_archive_view(blocks: Iterable[bytes], complete: Callable[[], bool]) -
     """
     held, seen = [], set()
 
-    def hold(name, header, body, extended):
+    def hold(name, _body, raw, _extended):
         seen.add(name)
-        if name != "manifest.json":
-            held.append(b"".join(extended) + header + body + bytes(_padding(len(body))))
-            return b""
-        return b"".join(extended) + header + body + bytes(_padding(len(body)))
+        if name == "manifest.json":
+            return raw
+        held.append(raw)
+        return b""
 
     def before_end():
         return b"" if "manifest.json" in seen and complete() else b"".join(held)

@@ -83,13 +83,19 @@ def normalize_tag_reference(ref):
     return "%s:%s" % (familiar_repo(repo), tag)
 
 
+def has_registry(repo):
+    """Whether a repository names its registry: a first component with a dot or a port, or
+    `localhost` (Docker's rule; `steer/app` is on Docker Hub)."""
+    first = repo.split("/", 1)[0]
+    return "/" in repo and ("." in first or ":" in first or first == "localhost")
+
+
 def full_name(ref):
     """`app:1` -> `docker.io/library/app:1`, as the containerd image store names images."""
     repo, tag = split_repo_tag(ref)
-    first = repo.split("/", 1)[0]
     if "/" not in repo:
         repo = "docker.io/library/" + repo
-    elif not ("." in first or ":" in first or first == "localhost"):
+    elif not has_registry(repo):
         repo = "docker.io/" + repo
     return "%s:%s" % (repo, tag)
 
