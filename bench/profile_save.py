@@ -1,78 +1,124 @@
 """Profile of the cold-save path: what each stage adds to streaming `docker save` into a file.
 
-    .cache/bench-venv/bin/python bench/profile_save.py [--engine classic] [--rounds 2]
+    .cache/bench-venv/bin/python bench/profile_save.py [--engine classic] [--rounds 3] [--variants cli,none,zstd]
 
-Run after `make bench` (it uses the benchmark's image and installed collection). Each variant
-adds one stage of image_archive's save path, interleaved with the CLI, so the cost of hashing,
-following the tar and fsync shows against the engine's own pace.
+Run after `make bench` (it uses the benchmark's image). It imports the collection from this
+working tree. Each variant adds one stage of image_archive's save path, interleaved with the CLI
+round by round, with `sync` before every timed step so that one step's writeback does not land
+on the next. Printed per variant and round: wall seconds and the CPU seconds of this process
+(threads and children included) and of the engine's daemon, which shares the machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import os
+import resource
+import statistics
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / ".cache/bench/collections"))
+from working_tree import REPO, import_working_tree
+
+IMAGE = "airgap-bench/data:1"
+SOCKETS = Path("/var/tmp/airgap-engines/run")
+
+
+import_working_tree()
 
 from ansible_collections.airgap.docker.plugins.module_utils import image_transfer, streaming  # noqa: E402
 from ansible_collections.airgap.docker.plugins.module_utils.engine import EngineClient  # noqa: E402
 
-IMAGE = "airgap-bench/data:1"
-OUT = Path("/var/tmp/airgap-profile.tar")
 
-
-def variants(engine):
+def variants(engine, out):
     def cli():
-        subprocess.run(["docker", "-H", engine.host, "save", "-o", str(OUT), IMAGE], check=True)
+        subprocess.run(["docker", "-H", engine.host, "save", "-o", str(out), IMAGE], check=True)
 
     def stream_to_file():
-        with open(OUT, "wb") as handle:
+        with open(out, "wb") as handle:
             for block in engine.save_stream([IMAGE]):
-                handle.write(block)
-
-    def with_reader_thread():
-        with open(OUT, "wb") as handle:
-            for block in streaming.prefetch(engine.save_stream([IMAGE])):
                 handle.write(block)
 
     def with_sha256():
         digest = hashlib.sha256()
-        with open(OUT, "wb") as handle:
+        with open(out, "wb") as handle:
+            for block in engine.save_stream([IMAGE]):
+                digest.update(block)
+                handle.write(block)
+
+    def with_reader_thread():
+        digest = hashlib.sha256()
+        with open(out, "wb") as handle:
             for block in streaming.prefetch(engine.save_stream([IMAGE])):
                 digest.update(block)
                 handle.write(block)
 
-    def module_path():
-        target, _content = image_transfer.save_to_temp(engine, [IMAGE], str(OUT), "none", None, None, 0)
-        target.abort()
+    def module_path(kind, level=None):
+        def run():
+            path = str(out) + (".zst" if kind == "zstd" else "")
+            target, content = image_transfer.save_to_temp(engine, [IMAGE], path, kind, level, None, 0)
+            # Removed after the clock stops, as the CLI's file is: freeing a GiB takes time too.
+            content.cleanup = target.abort
+            return content
+        return run
 
-    return [("docker save -o (CLI process)", cli), ("Python: engine stream -> file", stream_to_file),
-            ("+ reader thread", with_reader_thread), ("+ SHA-256 of the archive", with_sha256),
-            ("full module path (+ tar following, temp file, fsync)", module_path)]
+    return {"cli": ("docker save -o (CLI process)", cli),
+            "stream": ("Python: engine stream -> file", stream_to_file),
+            "sha256": ("+ SHA-256", with_sha256),
+            "thread": ("+ reader thread", with_reader_thread),
+            "none": ("module path, none (+ tar following, temp file, fsync)", module_path("none")),
+            "zstd": ("module path, zstd adaptive", module_path("zstd")),
+            "zstd1": ("module path, zstd level 1", module_path("zstd", 1)),
+            "zstd3": ("module path, zstd level 3", module_path("zstd", 3))}
+
+
+def daemon_cpu(engine_name):
+    """CPU seconds the engine's daemon (dockerd) has used, from /proc."""
+    found = subprocess.run(["pgrep", "-f", "dockerd.*/%s.json" % engine_name], capture_output=True, text=True, check=False).stdout.split()
+    if not found:
+        return 0.0
+    fields = Path("/proc/%s/stat" % found[0]).read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu():
+    return sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for field in ("ru_utime", "ru_stime"))
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--engine", default="classic", choices=["classic", "modern"])
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--engine", default="classic", choices=["classic", "modern", "containerd2"])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--variants", default="cli,stream,sha256,thread,none,zstd,zstd1,zstd3")
+    parser.add_argument("--out", default=str(REPO / ".cache/bench/profile.tar"), help="archive written by each step")
     args = parser.parse_args()
-    engine = EngineClient("unix:///var/tmp/airgap-engines/run/%s.sock" % args.engine)
-    table = {name: [] for name, _run in variants(engine)}
+    engine = EngineClient("unix://%s/%s.sock" % (SOCKETS, args.engine))
+    out = Path(args.out)
+    chosen = {key: variants(engine, out)[key] for key in args.variants.split(",")}
+    table = {key: [] for key in chosen}
     for _round in range(args.rounds):
-        for name, run in variants(engine):
-            started = time.monotonic()
-            run()
-            table[name].append(time.monotonic() - started)
-    OUT.unlink(missing_ok=True)
-    print("| variant | %s |" % " | ".join("round %d" % (i + 1) for i in range(args.rounds)))
-    print("|---|%s" % "---:|" * args.rounds)
-    for name, times in table.items():
-        print("| %s | %s |" % (name, " | ".join("%.2f" % t for t in times)))
+        for key, (_name, run) in chosen.items():
+            subprocess.run(["sync"], check=True)
+            cpu, daemon, started = own_cpu(), daemon_cpu(args.engine), time.monotonic()
+            content = run()
+            row = (time.monotonic() - started, own_cpu() - cpu, daemon_cpu(args.engine) - daemon,
+                   getattr(content, "levels", {}).get("compression_levels"))
+            table[key].append(row)
+            getattr(content, "cleanup", lambda: None)()
+            for path in (out, Path(str(out) + ".zst")):
+                path.unlink(missing_ok=True)
+    print("| variant | wall s, each round | median wall | median CPU s (ours) | median CPU s (engine) |")
+    print("|---|---|---:|---:|---:|")
+    for key, rows in table.items():
+        print("| %s | %s | %.2f | %.2f | %.2f |" % (
+            chosen[key][0], " ".join("%.2f" % row[0] for row in rows), statistics.median(r[0] for r in rows),
+            statistics.median(r[1] for r in rows), statistics.median(r[2] for r in rows)))
+    for key, rows in table.items():
+        if any(row[3] for row in rows):
+            print("%s levels: %s" % (key, "; ".join(str(row[3]) for row in rows)))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """airgap.docker benchmark: image_archive and container_archive beside the Docker CLI and
 community.docker, on both private engines, in interleaved rounds (A B A B ...).
 
-    make bench                    # about 1 GB image, 3 rounds after a warm-up
-    make bench BENCH_ARGS="--size 256M --rounds 5"
+    make bench                    # about 1 GB image, 5 rounds after a warm-up, `sync` before every timed step
+    make bench BENCH_ARGS="--size 256M --rounds 7"
     make bench BENCH_ARGS="--cases delta"   # only the delta migration (bench/delta.py)
     # two cases, two tools each, paired against each other (what a progress file costs):
     make bench BENCH_ARGS="--engines classic --rounds 7 --output bench/results/progress --only 'cold save,cold load' \
@@ -244,7 +244,7 @@ def main():
     venv = run_in_bench_venv(__file__)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="1G", help="image size, e.g. 1G or 256M (default 1G)")
-    parser.add_argument("--rounds", type=int, default=3, help="recorded rounds per case (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="recorded rounds per case (default 5)")
     parser.add_argument("--warmup", type=int, default=1, help="unrecorded rounds first (default 1)")
     parser.add_argument("--engines", default="classic,modern,containerd2")
     parser.add_argument("--output", default=str(REPO / "bench/results"), help="directory for latest.{json,md,png}")

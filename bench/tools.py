@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import time
@@ -24,16 +25,19 @@ class Toolbox:
         self.work.mkdir(parents=True, exist_ok=True)
         self.rss_file = self.work / "rss.txt"
         self.interpreter = self.work / "rss-python"
-        # The module runs under GNU time, which appends its peak RSS (KiB) to rss_file.
-        self.interpreter.write_text('#!/bin/sh\nexec /usr/bin/time -f %%M -a -o "%s" "%s" "$@"\n' % (self.rss_file, self.venv / "bin/python"))
+        # The module runs under GNU time, which appends its peak RSS (KiB) and CPU seconds (user,
+        # system) to rss_file.
+        self.interpreter.write_text('#!/bin/sh\nexec /usr/bin/time -f "%%M %%U %%S" -a -o "%s" "%s" "$@"\n'
+                                    % (self.rss_file, self.venv / "bin/python"))
         self.interpreter.chmod(0o755)
         self.last_results = []  # what each task of the last play() registered, in order
 
     def cli(self, argv):
-        """Run a shell command line; returns (seconds, None, None)."""
+        """Run a shell command line; returns (seconds, None, None, {"cpu_seconds": its CPU time})."""
+        cpu = _children_cpu()
         started = time.monotonic()
         subprocess.run(argv, shell=isinstance(argv, str), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        return time.monotonic() - started, None, self._no_rss()
+        return time.monotonic() - started, None, self._no_rss(), {"cpu_seconds": round(_children_cpu() - cpu, 3)}
 
     def play(self, tasks):
         """Run the module tasks in one playbook; returns (wall seconds, module seconds or None, peak RSS bytes)."""
@@ -61,7 +65,7 @@ class Toolbox:
         module_seconds = sum(module_seconds) if all(s is not None for s in module_seconds) else None
         for path in (results, playbook):
             path.unlink()
-        return seconds, module_seconds, self._peak_rss()
+        return seconds, module_seconds, self._peak_rss(), {"cpu_seconds": self._module_cpu()}
 
     def run_playbook(self, playbook, inventory, extra_env=None):
         """Run a playbook file against an inventory file (the fleet); returns (wall seconds, completed process).
@@ -75,26 +79,45 @@ class Toolbox:
                               env=env, capture_output=True, text=True, check=False, cwd=str(self.work))
         return time.monotonic() - started, proc
 
+    def _time_lines(self):
+        """(peak RSS KiB, user s, system s) of each module run of the last playbook."""
+        lines = [line.split() for line in self.rss_file.read_text().splitlines()]
+        return [(int(f[0]), float(f[1]), float(f[2])) for f in lines if len(f) == 3 and f[0].isdigit()]
+
     def _peak_rss(self):
-        values = [int(line) for line in self.rss_file.read_text().split() if line.strip().isdigit()]
+        values = [rss for rss, _user, _system in self._time_lines()]
         return max(values) * 1024 if values else None
+
+    def _module_cpu(self):
+        runs = self._time_lines()
+        return round(sum(user + system for _rss, user, system in runs), 3) if runs else None
 
     @staticmethod
     def _no_rss():
         return None
 
 
-def run_case(box, tools, rounds, warmup):
+def _children_cpu():
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_case(box, tools, rounds, warmup, label=""):
     """Interleave the tools round by round; the first `warmup` rounds are not recorded.
 
     Each tool is (name, reference?, prepare, run): prepare() runs untimed before each run, and
-    run(box) returns (seconds, module seconds or None, peak RSS or None[, {metric: value}])."""
+    run(box) returns (seconds, module seconds or None, peak RSS or None[, {metric: value}]).
+    `sync` runs before every timed step, so that the writeback of one step's files does not land
+    on the next. Each round is printed as it ends."""
     figures = {name: {"tool": name, "reference": ref, "seconds": [], "module_seconds": [], "peak_rss": [], "metrics": {}}
                for name, ref, _p, _r in tools}
     for round_index in range(warmup + rounds):
+        times = []
         for name, _ref, prepare, run in tools:
             prepare()
+            subprocess.run(["sync"], check=True)
             seconds, module_seconds, rss, *extra = run(box)
+            times.append("%s %.2f s" % (name, seconds))
             if round_index >= warmup:
                 entry = figures[name]
                 entry["seconds"].append(round(seconds, 4))
@@ -103,7 +126,10 @@ def run_case(box, tools, rounds, warmup):
                 if rss is not None:
                     entry["peak_rss"].append(rss)
                 for key, value in (extra[0] if extra else {}).items():
-                    entry["metrics"].setdefault(key, []).append(value)
+                    if value is not None:
+                        entry["metrics"].setdefault(key, []).append(value)
+        kind = "warm-up round" if round_index < warmup else "round %d" % (round_index - warmup + 1)
+        print("  %s%s: %s" % (label, kind, "; ".join(times)), flush=True)
     # Without a reference tool (a smoke run may leave it out) there are no ratios.
     reference = next((f for f in figures.values() if f["reference"]), {"seconds": []})
     for entry in figures.values():

@@ -19,12 +19,23 @@ options:
         and the module decompresses the stream itself, so engines without zstd support (Docker 20.10) load zstd archives too.
       - V(zstd) needs the Python package C(zstandard) on the managed host; it compresses on several threads
         while the engine's stream is read.
+      - Which compression suits which link, with measured sizes and times, is in the collection's C(docs/compression.md).
     type: str
     choices: [auto, none, gzip, zstd]
     default: auto
   compression_level:
     description:
-      - Compression level; V(1) to V(9) for gzip (default V(6)), V(-7) to V(22) for zstd (default V(3)).
+      - Compression level; V(0) to V(9) for gzip (default V(6)), V(-7) to V(22) for zstd.
+      - Without it, zstd adapts its level to the stream, between V(1) and V(6), starting at V(3). Every 32 MiB of the
+        tar it looks at how the last 32 MiB went. The level falls when compressing holds the stream up, or when the
+        machine has no idle CPU left, since on a host that runs the engine too compressing harder slows the engine. The level rises
+        when the writer waits for the engine and CPU is idle. A new level starts a new zstd frame. Every zstd reader
+        takes such a stream, C(zstd -d) included.
+      - An adaptive archive records, in its sidecar and in the result, how many tar bytes each level compressed
+        (RV(airgap.docker.image_archive#module:archive.compression_levels)). Its bytes depend on timing, so two saves of
+        the same image may differ. Give a level for an archive that must be the same bytes each time it is written
+        from scratch (a reproducible bundle); it is then one zstd frame at that level.
+      - The level does not decide whether an archive is up to date; an archive written at another level is kept.
     type: int
   checksum:
     description:

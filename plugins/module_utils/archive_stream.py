@@ -49,6 +49,8 @@ class Transfer:
     file_stat: os.stat_result = None
     # [{"name", "size", "sha256"}] of the parts of a split archive read; [] for a whole file.
     parts: list = field(default_factory=list)
+    # Of an archive written: the compression levels used (compression.level_facts).
+    levels: dict = field(default_factory=dict)
 
 
 class _Discard:
@@ -111,7 +113,7 @@ def write_archive(blocks: Iterable[bytes], path: str, kind: str, level: int | No
             target.abort()
         raise
     return target, Transfer(tar_size, hashing.count, hashing.sha256.hexdigest(), round(time.monotonic() - started, 3),
-                            parts=target.records() if target else [])
+                            parts=target.records() if target else [], levels=compression.level_facts(writer))
 
 
 def read_archive(path: str, observe: Callable[[bytes | None], None]) -> Transfer:

@@ -44,6 +44,7 @@ class AtomicFile:
         except OSError as exc:
             raise os_error(exc, self.directory, "creating a file in")
         self.file = os.fdopen(fd, "wb")
+        self._written_back = 0
         # A descriptor of its own holds the lock: the file object is closed by sync(), long before
         # commit() renames the file, and the lock must last until then.
         self._lock_fd = os.dup(fd)
@@ -54,6 +55,23 @@ class AtomicFile:
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
+
+    def start_writeback(self, end: int) -> None:
+        """Have the kernel start writing the bytes before `end` to disk now, without waiting.
+
+        A streamed archive calls it as it grows, so that the disk works while the stream is
+        still read and the fsync before the rename finds little left to write (it took 0.3 to
+        0.5 s per GiB at the end of a save). POSIX_FADV_DONTNEED starts the writeback of the
+        dirty pages of the range; the pages stay cached, as only clean ones would be dropped.
+        """
+        if end <= self._written_back or not hasattr(os, "posix_fadvise"):
+            return
+        self.file.flush()
+        try:
+            os.posix_fadvise(self.file.fileno(), self._written_back, end - self._written_back, os.POSIX_FADV_DONTNEED)
+        except OSError:
+            pass  # an advice the file system does not take: the fsync writes it all
+        self._written_back = end
 
     def temp_stat(self) -> os.stat_result:
         """fstat of the temporary file, from the descriptor held until commit or abort (never from a path)."""

@@ -9,10 +9,13 @@ Reading never trusts a file name: the compression is taken from the first bytes.
 
 from __future__ import annotations
 
+import os
+import time
 import zlib
 
 from ansible_collections.airgap.docker.plugins.module_utils import progress
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, CompressionError
+from ansible_collections.airgap.docker.plugins.module_utils.streaming import CHUNK
 
 try:
     import zstandard
@@ -27,10 +30,12 @@ KINDS = (NONE, GZIP, ZSTD)
 _SUFFIXES = ((".tar.gz", GZIP), (".tgz", GZIP), (".tar.zst", ZSTD), (".tar.zstd", ZSTD), (".tzst", ZSTD), (".tar", NONE))
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-_LEVELS = {GZIP: (0, 9, 6), ZSTD: (-7, 22, 3)}
+# (lowest, highest, level without compression_level); zstd without one adapts (AdaptiveLevel).
+_LEVELS = {GZIP: (0, 9, 6), ZSTD: (-7, 22, None)}
+ADAPTIVE = "adaptive"
 # Largest block handed out by a decompressing reader: memory stays flat whatever the ratio.
-_MAX_OUT = 1 << 20
-_ZSTD_JOB_SIZE = 4 << 20
+_MAX_OUT = CHUNK
+_ZSTD_JOB_SIZE = 2 << 20
 # Largest zstd window the reader decodes. A zstd decoder keeps a whole window of output in
 # memory (touched as it fills), so this bounds what a stream can make the module hold. It is
 # counted with the other caps on what a scan keeps (tarscan.MAX_KEPT_TOTAL, MAX_ENTRIES,
@@ -76,12 +81,15 @@ def detect(head):
 
 
 def check_level(kind, level):
-    """Validate compression_level for kind; return the level to use (None for none)."""
+    """Validate compression_level for kind; return the level to use (None for none, ADAPTIVE for
+    zstd without a level)."""
     if kind == NONE:
         return None
     low, high, default = _LEVELS[kind]
-    if level is None:
-        return default
+    if level is None or (level == ADAPTIVE and default is None):
+        return default if default is not None else ADAPTIVE
+    if isinstance(level, bool) or not isinstance(level, int):
+        raise CompressionError("compression_level %r is not a level for %s (%d to %d)." % (level, kind, low, high))
     if not low <= level <= high:
         raise CompressionError("compression_level %d is out of range for %s (%d to %d)." % (level, kind, low, high))
     return level
@@ -389,8 +397,10 @@ class _GzipWriter:
     def __init__(self, sink, level):
         self._sink = sink
         self._deflater = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+        self.levels = {level: 0}
 
     def write(self, data):
+        self.levels[next(iter(self.levels))] += len(data)
         out = self._deflater.compress(data)
         if out:
             self._sink.write(out)
@@ -399,28 +409,157 @@ class _GzipWriter:
         self._sink.write(self._deflater.flush())
 
 
+def _zstd_writer(sink, level, threads):
+    """A python-zstandard stream writer of one frame at level into sink (which stays open).
+
+    The frame checksum lets any reader detect a corrupted archive, also without our sidecar.
+    2 MiB jobs keep the workers' buffers small: a save from the containerd store peaked at 86 MiB
+    with 4 MiB jobs, 60 MiB with 2 MiB (the default, 4x the window, costs more), for 0.1 to 0.3 %
+    of size and the same CPU on a 2-core machine. Levels 20 to 22 ask for 32 to 128 MiB windows,
+    more than the reader accepts: capped at the reader's.
+    """
+    window_log = min(zstandard.ZstdCompressionParameters.from_level(level).window_log, ZSTD_MAX_WINDOW.bit_length() - 1)
+    params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads, write_checksum=1, job_size=_ZSTD_JOB_SIZE,
+                                                            window_log=window_log)
+    return zstandard.ZstdCompressor(compression_params=params).stream_writer(sink, closefd=False)
+
+
 class _ZstdWriter:
+    """One zstd frame at a fixed level: the same input gives the same bytes."""
+
     def __init__(self, sink, level, threads):
-        # The frame checksum lets any reader detect a corrupted archive, also without our sidecar.
-        # 4 MiB jobs keep the workers' buffers near 30 MiB (the default, 4x the window, costs
-        # about 55 MiB) at the same speed on a 2-core machine.
-        # Levels 20 to 22 ask for 32 to 128 MiB windows, more than the reader accepts: capped at the reader's.
-        window_log = min(zstandard.ZstdCompressionParameters.from_level(level).window_log, ZSTD_MAX_WINDOW.bit_length() - 1)
-        params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads, write_checksum=1, job_size=_ZSTD_JOB_SIZE,
-                                                                window_log=window_log)
-        self._writer = zstandard.ZstdCompressor(compression_params=params).stream_writer(sink, closefd=False)
+        self._writer = _zstd_writer(sink, level, threads)
+        self.levels = {level: 0}
+        self._level = level
 
     def write(self, data):
+        self.levels[self._level] += len(data)
         self._writer.write(data)
 
     def finish(self):
-        self._writer.flush(zstandard.FLUSH_FRAME)
-        self._writer.close()
+        self._writer.close()  # ends the frame (a flush first would add an empty frame)
+
+
+class CpuIdle:
+    """Idle cores of this machine between two calls, from /proc/stat (None where it cannot be read)."""
+
+    def __init__(self, path="/proc/stat"):
+        self._path = path
+        self._last = self._read()
+
+    def _read(self):
+        try:
+            with open(self._path, "rb") as handle:
+                fields = [int(value) for value in handle.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        # user nice system idle iowait irq softirq steal: a core waiting for I/O is free to compress.
+        return sum(fields[3:5]), sum(fields[:8]), os.cpu_count() or 1
+
+    def sample(self):
+        now, last = self._read(), self._last
+        self._last = now
+        if now is None or last is None or now[1] <= last[1]:
+            return None
+        return (now[0] - last[0]) / (now[1] - last[1]) * now[2]
+
+
+class AdaptiveLevel:
+    """The zstd level of the next stretch of an archive, from how the last stretch went.
+
+    Like `zstd --adapt`, the level falls when compression holds the stream up and rises when the
+    input is the slower side. Unlike it, this also watches the machine's idle CPU: on a small host
+    that runs the engine too, a higher level slows the engine producing the stream, which then
+    looks like the slower side although compression is what holds it back. Pure: the caller
+    measures.
+    """
+
+    LOWEST, HIGHEST, START = 1, 6, 3
+    # The writer is the bottleneck when it spends more than this share of a stretch writing.
+    BUSY = 0.6
+    # ... and has room when it spends less than this share writing, the rest waiting for input.
+    ROOM = 0.3
+    # Idle cores below which compression competes with the engine (or anything else) for CPU,
+    # and above which a higher level costs nothing else.
+    SATURATED, SPARE = 0.25, 0.6
+    # A level is raised only after this many stretches in a row with room: it falls at once.
+    PATIENCE = 2
+
+    def __init__(self, lowest=LOWEST, highest=HIGHEST, start=START):
+        self.lowest, self.highest = lowest, highest
+        self.level = min(max(start, lowest), highest)
+        self._roomy = 0
+
+    def next_level(self, busy_share, idle_cores):
+        """The level for the next stretch, given the share of the last one spent writing and the
+        idle cores during it (None when unknown)."""
+        if busy_share > self.BUSY or (idle_cores is not None and idle_cores < self.SATURATED):
+            self._roomy = 0
+            self.level = max(self.lowest, self.level - 1)
+        elif busy_share < self.ROOM and (idle_cores is None or idle_cores >= self.SPARE):
+            self._roomy += 1
+            if self._roomy >= self.PATIENCE:
+                self._roomy = 0
+                self.level = min(self.highest, self.level + 1)
+        else:
+            self._roomy = 0
+        return self.level
+
+
+class _AdaptiveZstdWriter:
+    """zstd whose level follows AdaptiveLevel, decided every STRETCH bytes of input.
+
+    A new level starts a new zstd frame (python-zstandard sets a level per frame); a stream of
+    frames is one valid zstd stream for every reader. `levels` records the input bytes each level
+    compressed. The bytes depend on timing, so only an explicit level gives a reproducible archive.
+    """
+
+    STRETCH = 32 << 20
+
+    def __init__(self, sink, threads, controller=None, cpu=None, clock=time.monotonic):
+        self._sink, self._threads = sink, threads
+        self._controller = controller or AdaptiveLevel()
+        self._cpu = cpu or CpuIdle()
+        self._clock = clock
+        self.levels = {}
+        self._level = self._controller.level
+        self._writer = _zstd_writer(sink, self._level, threads)
+        self._stretch_bytes = 0
+        self._stretch_started = None  # the first write's start
+        self._busy = 0.0
+
+    def write(self, data):
+        started = self._clock()
+        if self._stretch_started is None:
+            self._stretch_started = started
+        self.levels[self._level] = self.levels.get(self._level, 0) + len(data)
+        self._writer.write(data)
+        self._stretch_bytes += len(data)
+        now = self._clock()
+        self._busy += now - started
+        if self._stretch_bytes >= self.STRETCH:
+            self._next_stretch(now)
+
+    def _next_stretch(self, now):
+        elapsed = max(now - self._stretch_started, 1e-9)
+        level = self._controller.next_level(min(self._busy / elapsed, 1.0), self._cpu.sample())
+        if level != self._level:
+            self._writer.close()
+            # Dropped before the next is made: two compressors with their workers' buffers at once
+            # took 10 MiB more at the peak.
+            self._writer = None
+            self._level = level
+            self._writer = _zstd_writer(self._sink, level, self._threads)
+        self._stretch_bytes, self._busy, self._stretch_started = 0, 0.0, now
+
+    def finish(self):
+        self._writer.close()  # ends the frame (a flush first would add an empty frame)
 
 
 class _PlainWriter:
     def __init__(self, sink):
         self.write = sink.write
+        self.levels = {}
 
     def finish(self):
         pass
@@ -429,8 +568,9 @@ class _PlainWriter:
 def open_writer(sink, kind, level=None, threads=-1):
     """A writer that compresses into sink; call finish() to end the stream (sink stays open).
 
-    zstd runs on `threads` worker threads (-1: one per CPU) so compression overlaps with
-    reading the engine's stream.
+    Its `levels` maps each compression level used to the input bytes it compressed. zstd runs
+    on `threads` worker threads (-1: one per CPU) so compression overlaps with reading the
+    engine's stream; without a level (ADAPTIVE) its level follows AdaptiveLevel.
     """
     require(kind)
     level = check_level(kind, level)
@@ -438,4 +578,26 @@ def open_writer(sink, kind, level=None, threads=-1):
         return _PlainWriter(sink)
     if kind == GZIP:
         return _GzipWriter(sink, level)
+    if level == ADAPTIVE:
+        return _AdaptiveZstdWriter(sink, threads)
     return _ZstdWriter(sink, level, threads)
+
+
+def level_facts(writer):
+    """What a finished writer records of its compression, for the sidecar and the module's result:
+    `compression_levels` (the input bytes each level compressed, keyed by the level as text, as
+    JSON keys are) and `compression_adaptive`; nothing for an archive without compression."""
+    if not writer.levels:
+        return {}
+    return {"compression_levels": {str(used): count for used, count in sorted(writer.levels.items())},
+            "compression_adaptive": isinstance(writer, _AdaptiveZstdWriter)}
+
+
+def recorded_level_facts(archive):
+    """level_facts as a document records them (a memo, a sidecar), when they have that shape; else nothing."""
+    levels, adaptive = archive.get("compression_levels"), archive.get("compression_adaptive")
+    if not (isinstance(levels, dict) and isinstance(adaptive, bool) and 0 < len(levels) <= 32):
+        return {}
+    if not all(isinstance(count, int) and not isinstance(count, bool) and count >= 0 for count in levels.values()):
+        return {}
+    return {"compression_levels": dict(levels), "compression_adaptive": adaptive}

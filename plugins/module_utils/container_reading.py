@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ansible_collections.airgap.docker.plugins.module_utils import container_transfer
+from ansible_collections.airgap.docker.plugins.module_utils.compression import recorded_level_facts
 from ansible_collections.airgap.docker.plugins.module_utils.container_documents import (
     KIND,
     claims_of,
@@ -38,6 +39,7 @@ def document_of(layer: LayerFacts, stat, container: dict | None, engine: dict) -
     document = layer_document(layer, stat, container, engine)
     if layer.parts:
         document["archive"]["parts"] = layer.parts
+    document["archive"].update(layer.levels)
     return document
 
 
@@ -46,6 +48,7 @@ def result_of_document(path: str, document: dict) -> dict:
     result = document_result(path, document)
     if parts_of(document.get("archive")):
         result["parts"] = parts_of(document["archive"])
+    result.update(recorded_level_facts(document.get("archive") or {}))
     return result
 
 
@@ -54,6 +57,7 @@ def result_of_layer(path: str, layer: LayerFacts) -> dict:
     result = layer_result(path, layer)
     if layer.parts:
         result["parts"] = layer.parts
+    result.update(layer.levels)
     return result
 
 

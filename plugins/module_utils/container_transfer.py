@@ -63,6 +63,7 @@ class LayerFacts:
     stats: dict = field(default_factory=dict)
     file_stat: object = None  # fstat of the file read, when it did not change while it was read
     parts: list = field(default_factory=list)  # [{"name", "size", "sha256"}] of a split archive
+    levels: dict = field(default_factory=dict)  # of an archive this run wrote (compression.level_facts)
 
 
 def snapshot_member(record):
@@ -299,7 +300,7 @@ def export_container(engine, container_id, record, path, kind, level, estimated_
         raise EngineError("The engine's export of container %s is not one complete tar archive; nothing was written."
                           % container_id[:12])
     facts = reader.facts(kind, transfer.archive_sha256, transfer.archive_size)
-    facts.parts = transfer.parts
+    facts.parts, facts.levels = transfer.parts, transfer.levels
     facts.stats = {"bytes_from_engine": source.engine_bytes, "archive_bytes_written": transfer.archive_size if write else 0,
                    "transfer_seconds": transfer.seconds}
     return target, facts

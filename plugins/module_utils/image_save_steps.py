@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.airgap.docker.plugins.module_utils import image_transfer
+from ansible_collections.airgap.docker.plugins.module_utils import compression, image_transfer
 from ansible_collections.airgap.docker.plugins.module_utils.disk_space import check_free_space
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, EngineError
 from ansible_collections.airgap.docker.plugins.module_utils.references import looks_like_id, normalize_tag_reference
@@ -45,6 +45,7 @@ def recorded_state(document: dict, path: str, platform: str | None) -> tuple[lis
     facts["path"] = path
     if parts_of(archive):
         facts["parts"] = parts_of(archive)
+    facts.update(compression.recorded_level_facts(archive))
     request = document.get("request") or {}
     platform = request.get("platform", platform)
     return document.get("images") or [], archive.get("compression"), platform, facts

@@ -47,11 +47,14 @@ class ArchiveContent:
     verified: bool = False
     file_stat: os.stat_result = None  # the file as read, when it did not change while it was read
     parts: list = field(default_factory=list)  # [{"name", "size", "sha256"}] of a split archive
+    # Of an archive this run wrote: compression_levels and compression_adaptive (compression.level_facts).
+    levels: dict = field(default_factory=dict)
 
     def facts(self, path):
         facts = {"path": path, "size": self.size, "sha256": self.sha256, "compression": self.compression, "layout": self.layout}
         if self.parts:
             facts["parts"] = self.parts
+        facts.update(self.levels)
         return facts
 
     def document(self):
@@ -60,6 +63,7 @@ class ArchiveContent:
                    "tar_size": self.tar_size}
         if self.parts:
             archive["parts"] = self.parts
+        archive.update(self.levels)
         return sidecar.build(archive, self.images, self.engine)
 
 
@@ -127,7 +131,7 @@ def write_to_temp(blocks, path, kind, level, estimated_size, split_size=None):
         target.abort()
         raise
     content = ArchiveContent(kind, layout, images, size=transfer.archive_size, sha256=transfer.archive_sha256, tar_size=transfer.tar_size,
-                             parts=transfer.parts,
+                             parts=transfer.parts, levels=transfer.levels,
                              stats={"archive_bytes_written": transfer.archive_size, "transfer_seconds": transfer.seconds})
     return target, content
 

@@ -239,6 +239,19 @@ archive:
       description: V(none), V(gzip) or V(zstd).
       type: str
       sample: zstd
+    compression_levels:
+      description:
+        - The uncompressed tar bytes each compression level compressed, keyed by the level, for an archive this collection
+          wrote compressed. One level for a fixed O(compression_level); several when zstd adapted its level.
+        - Absent for an archive without compression, and for one this host did not write (for example by C(docker save)).
+      type: dict
+      returned: when known
+      sample: {"1": 903741440, "2": 33554432, "3": 67108864}
+    compression_adaptive:
+      description: Whether zstd chose its level as it went (no O(compression_level)); returned with RV(archive.compression_levels).
+      type: bool
+      returned: when known
+      sample: true
     layout:
       description: V(legacy) (C(manifest.json) only, Docker 24 and older) or V(oci) (C(index.json) and blobs, Docker 25 and newer).
       type: str

@@ -93,9 +93,10 @@ def test_every_suite_case_produces_figures(tmp_path):
         assert found == CASES, found
         for entry in entries:
             assert entry["seconds"] and entry["median"] > 0, entry
+            assert entry["metrics_median"]["cpu_seconds"] > 0, entry  # of the CLI process, or of the module's
             if entry["tool"].startswith(("image_archive", "container_archive")):
                 assert entry["module_seconds"] and entry["peak_rss"], entry
-    assert "| target |" in table and "cold save" in table
+    assert "| target |" in table and "cold save" in table and "| each round s |" in table
 
 
 @pytest.mark.fleet

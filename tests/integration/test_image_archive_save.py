@@ -6,6 +6,7 @@ import json
 import tarfile
 
 import pytest
+import zstandard
 from ansible_calls import changed
 
 MODULE = "airgap.docker.image_archive"
@@ -88,6 +89,31 @@ def test_changed_image_compression_or_force_resaves(ansible, engine, unique, wor
     assert "not the image in the archive" in results[0]["msg"]
     assert "compressed with none" in results[2]["msg"]
     assert results[4]["msg"].endswith("force is set")
+
+
+@pytest.mark.per_store
+def test_zstd_records_its_levels_and_a_given_level_gives_the_same_bytes(ansible, engine, unique, workdir):
+    """Without compression_level the level adapts to the stream, and the archive records what
+    each level compressed; with one, the archive is one frame at that level, the same each time."""
+    engine.build(unique + ":1")
+    adaptive, fixed, again = workdir / "a.tar.zst", workdir / "b.tar.zst", workdir / "c.tar.zst"
+    results = ansible.run(save_task(engine, adaptive, [unique + ":1"]), save_task(engine, adaptive, [unique + ":1"]),
+                          save_task(engine, fixed, [unique + ":1"], compression_level=7),
+                          save_task(engine, again, [unique + ":1"], compression_level=7))
+    assert changed(results) == [True, False, True, True]
+    meta = json.loads((workdir / "a.tar.zst.airgap.json").read_text())["archive"]
+    levels = results[0]["archive"]["compression_levels"]
+    assert results[0]["archive"]["compression_adaptive"] is True and meta["compression_adaptive"] is True
+    assert meta["compression_levels"] == levels and sum(levels.values()) == meta["tar_size"]
+    assert set(levels) <= {"1", "2", "3", "4", "5", "6"}
+    # Kept at O(1), the archive still says how it was compressed.
+    assert results[1]["archive"]["compression_levels"] == levels and results[1]["stats"]["archive_bytes_read"] == 0
+    tar_size = json.loads((workdir / "b.tar.zst.airgap.json").read_text())["archive"]["tar_size"]
+    assert results[2]["archive"]["compression_levels"] == {"7": tar_size} and results[2]["archive"]["compression_adaptive"] is False
+    assert results[2]["archive"]["sha256"] == results[3]["archive"]["sha256"] and fixed.read_bytes() == again.read_bytes()
+    # Any zstd reader takes the whole stream, frames of several levels included.
+    with open(adaptive, "rb") as handle, zstandard.ZstdDecompressor().stream_reader(handle, read_across_frames=True) as reader:
+        assert sum(len(block) for block in iter(lambda: reader.read(1 << 20), b"")) == meta["tar_size"]
 
 
 def test_archive_written_by_docker_save_is_recognised(ansible, engine, unique, workdir):

@@ -363,3 +363,29 @@ def test_a_copy_whose_name_was_swapped_is_refused(tmp_path):
     with pytest.raises(ArchiveError, match="was replaced by another file"):
         place_checked_copy(str(path), swap, lambda handle: pytest.fail("checked the planted file"))
     assert not path.exists()
+
+
+def test_writeback_is_started_for_each_new_range_only(tmp_path, monkeypatch):
+    advised = []
+    monkeypatch.setattr(atomic_file.os, "posix_fadvise", lambda fd, offset, length, advice: advised.append((offset, length, advice)),
+                        raising=False)
+    target = AtomicFile(str(tmp_path / "a.tar"))
+    target.file.write(b"x" * 3000)
+    target.start_writeback(2048)
+    target.start_writeback(1024)  # already asked for
+    target.start_writeback(3000)
+    assert advised == [(0, 2048, os.POSIX_FADV_DONTNEED), (2048, 952, os.POSIX_FADV_DONTNEED)]
+    target.commit()
+    assert (tmp_path / "a.tar").read_bytes() == b"x" * 3000
+
+
+def test_writeback_advice_a_file_system_refuses_changes_nothing(tmp_path, monkeypatch):
+    def refuse(*_args):
+        raise OSError(errno.ESPIPE, "Illegal seek")
+
+    monkeypatch.setattr(atomic_file.os, "posix_fadvise", refuse, raising=False)
+    target = AtomicFile(str(tmp_path / "a.tar"))
+    target.file.write(b"y" * 100)
+    target.start_writeback(100)
+    target.commit()
+    assert (tmp_path / "a.tar").read_bytes() == b"y" * 100

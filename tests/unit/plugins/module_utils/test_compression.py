@@ -145,7 +145,7 @@ def test_resolve():
 
 def test_check_level_defaults():
     assert compression.check_level(GZIP, None) == 6
-    assert compression.check_level(ZSTD, None) == 3
+    assert compression.check_level(ZSTD, None) == compression.check_level(ZSTD, compression.ADAPTIVE) == compression.ADAPTIVE
     assert compression.check_level(NONE, None) is None
     assert compression.check_level(NONE, 99) is None  # ignored for no compression
 
@@ -163,6 +163,11 @@ def test_check_level_out_of_range(kind, level, text):
         compression.check_level(kind, level)
     assert text in info.value.msg
     assert str(level) in info.value.msg and kind in info.value.msg
+
+
+def test_only_zstd_adapts():
+    with pytest.raises(CompressionError, match=r"^compression_level 'adaptive' is not a level for gzip \(0 to 9\)\.$"):
+        compression.check_level(GZIP, compression.ADAPTIVE)
 
 
 def test_open_writer_validates_level():
@@ -777,3 +782,191 @@ def test_gzip_cannot_reach_the_expansion_cap():
     assert (64 << 20) / len(stream) < compression.MAX_EXPANSION
     reader = compression.open_reader(io.BytesIO(stream), GZIP)
     assert sum(len(block) for block in iter(lambda: reader.read(1 << 20), b"")) == 64 << 20
+
+
+# adaptive zstd level ---------------------------------------------------------------------------
+
+Adaptive = compression.AdaptiveLevel
+
+
+def test_the_level_falls_at_once_when_writing_holds_the_stream_up():
+    control = Adaptive()
+    assert control.level == Adaptive.START
+    assert [control.next_level(0.9, 2.0) for _unused in range(4)] == [2, 1, 1, 1]  # never below the lowest
+
+
+def test_the_level_falls_when_the_machine_has_no_idle_cpu_although_the_writer_waits():
+    """On a host that runs the engine too, compressing harder slows the engine: the writer then
+    waits for input, which must not be read as room for a higher level."""
+    control = Adaptive()
+    assert [control.next_level(0.05, 0.1) for _unused in range(3)] == [2, 1, 1]
+
+
+def test_the_level_rises_only_after_stretches_in_a_row_with_room_and_spare_cpu():
+    control = Adaptive()
+    levels = [control.next_level(0.1, 1.5) for _unused in range(10)]
+    assert levels == [3, 4, 4, 5, 5, 6, 6, 6, 6, 6]  # one step per PATIENCE stretches, up to the highest
+    control = Adaptive()
+    mixed = [control.next_level(0.1, 1.5), control.next_level(0.45, 1.5), control.next_level(0.1, 1.5),
+             control.next_level(0.1, 1.5)]
+    assert mixed == [3, 3, 3, 4]  # a stretch without room starts the count again
+
+
+def test_without_cpu_figures_the_writer_share_decides():
+    control = Adaptive()
+    assert [control.next_level(0.1, None) for _unused in range(2)] == [3, 4]
+    assert control.next_level(0.8, None) == 3
+    assert control.next_level(0.45, None) == 3  # neither busy nor roomy: holds
+
+
+def test_the_range_is_kept():
+    control = Adaptive(lowest=2, highest=2, start=5)
+    assert control.level == 2
+    assert control.next_level(0.0, 4.0) == control.next_level(0.0, 4.0) == control.next_level(1.0, 0.0) == 2
+
+
+def _proc_stat(path, user, idle, iowait, cores=2):
+    path.write_text("cpu  %d 0 0 %d %d 0 0 0 0 0\n" % (user, idle, iowait) + "".join("cpu%d 0 0 0 0 0 0 0 0 0 0\n" % i for i in range(cores)))
+
+
+def test_idle_cores_are_read_from_proc_stat(tmp_path, monkeypatch):
+    monkeypatch.setattr(compression.os, "cpu_count", lambda: 2)
+    stat = tmp_path / "stat"
+    _proc_stat(stat, 100, 100, 0)
+    idle = compression.CpuIdle(str(stat))
+    _proc_stat(stat, 150, 130, 20)  # of 100 ticks, 30 idle and 20 waiting for I/O: half of 2 cores
+    assert idle.sample() == pytest.approx(1.0)
+    assert idle.sample() is None  # no tick since: nothing to tell
+
+
+@pytest.mark.parametrize("content", [None, "", "cpu  x y z\n", "intr 1 2 3\n"])
+def test_idle_cores_are_unknown_without_a_readable_proc_stat(tmp_path, content):
+    stat = tmp_path / "stat"
+    if content is not None:
+        stat.write_text(content)
+    idle = compression.CpuIdle(str(stat))
+    assert idle.sample() is None
+
+
+class ScriptedLevels:
+    """A controller that answers the levels given, in order, and records what it was told."""
+
+    def __init__(self, start, answers):
+        self.level = start
+        self.answers = list(answers)
+        self.told = []
+
+    def next_level(self, busy_share, idle_cores):
+        self.told.append((busy_share, idle_cores))
+        self.level = self.answers.pop(0) if self.answers else self.level
+        return self.level
+
+
+class FixedIdle:
+    def __init__(self, cores):
+        self.cores = cores
+
+    def sample(self):
+        return self.cores
+
+
+def frame_levels(stream):
+    """The number of zstd frames in stream."""
+    tracker = compression.ZstdFrameTracker()
+    tracker.feed(stream)
+    tracker.finish()
+    return tracker.frames
+
+
+STRETCH = 64 << 10
+
+
+def adaptive_compress(data, controller, monkeypatch, cpu=None, clock=time.monotonic, pieces=16 << 10):
+    monkeypatch.setattr(compression._AdaptiveZstdWriter, "STRETCH", STRETCH)
+    sink = Sink()
+    writer = compression._AdaptiveZstdWriter(sink, -1, controller, cpu or FixedIdle(1.0), clock)
+    for piece in chunks(data, pieces):
+        writer.write(piece)
+    writer.finish()
+    return sink.getvalue(), writer
+
+
+def test_an_adaptive_stream_starts_a_frame_at_each_new_level_and_records_what_each_level_took(monkeypatch):
+    data = b"".join(b"row %d of a table that repeats itself a little\n" % (i % 977) for i in range(40_000))
+    assert len(data) > 20 * STRETCH
+    controller = ScriptedLevels(3, [3, 1, 1, 5, 5, 5])
+    stream, writer = adaptive_compress(data, controller, monkeypatch)
+    assert decompress(stream, ZSTD) == data
+    assert frame_levels(stream) == 3  # level 3, then 1, then 5: one frame each, however many stretches
+    assert writer.levels[3] == writer.levels[1] == 2 * STRETCH  # two stretches each
+    assert sum(writer.levels.values()) == len(data)
+    assert compression.level_facts(writer) == {
+        "compression_levels": {"1": 2 * STRETCH, "3": 2 * STRETCH, "5": len(data) - 4 * STRETCH}, "compression_adaptive": True}
+    assert all(idle == 1.0 for _busy, idle in controller.told)
+    # Every reader takes a stream of frames: zstd's own, and python-zstandard across frames.
+    with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(stream), read_across_frames=True) as reader:
+        assert reader.read() == data
+    if shutil.which("zstd"):
+        assert subprocess.run(["zstd", "-dc"], input=stream, capture_output=True, check=True).stdout == data
+
+
+class SteppingClock:
+    """Time that moves only when the test says, or by `inside_writes` between the two readings
+    each write takes (its start, then its end)."""
+
+    def __init__(self, inside_writes=0.0):
+        self.now, self.inside_writes, self.readings = 0.0, inside_writes, 0
+
+    def __call__(self):
+        self.readings += 1
+        if self.readings % 2 == 0:
+            self.now += self.inside_writes
+        return self.now
+
+
+def test_writes_that_take_all_the_time_lower_the_level(monkeypatch):
+    # Each write takes a second and nothing else takes any time: the writer is busy the whole stretch.
+    _stream, writer = adaptive_compress(random_bytes(7, 4 * STRETCH), Adaptive(), monkeypatch, clock=SteppingClock(1.0))
+    assert sorted(writer.levels) == [1, 2, 3]
+
+
+def test_waiting_for_input_with_spare_cpu_raises_the_level(monkeypatch):
+    clock = SteppingClock()
+    monkeypatch.setattr(compression._AdaptiveZstdWriter, "STRETCH", STRETCH)
+    writer = compression._AdaptiveZstdWriter(Sink(), -1, Adaptive(), FixedIdle(1.5), clock)
+    for piece in chunks(random_bytes(8, 6 * STRETCH), 16 << 10):
+        clock.now += 1.0  # waiting for the engine between writes; writing itself takes no time
+        writer.write(piece)
+    writer.finish()
+    assert sorted(writer.levels) == [3, 4, 5]
+
+
+def test_a_fixed_level_is_one_frame_and_reproducible():
+    first, second = compress(PAYLOAD, ZSTD, 5), compress(PAYLOAD, ZSTD, 5)
+    assert first == second and frame_levels(first) == 1
+    sink = Sink()
+    writer = compression.open_writer(sink, ZSTD, 5)
+    writer.write(PAYLOAD)
+    writer.finish()
+    assert compression.level_facts(writer) == {"compression_levels": {"5": len(PAYLOAD)}, "compression_adaptive": False}
+
+
+def test_level_facts_of_each_kind():
+    gzip_writer = compression.open_writer(Sink(), GZIP)
+    gzip_writer.write(b"abc")
+    assert compression.level_facts(gzip_writer) == {"compression_levels": {"6": 3}, "compression_adaptive": False}
+    assert compression.level_facts(compression.open_writer(Sink(), NONE)) == {}
+    assert isinstance(compression.open_writer(Sink(), ZSTD), compression._AdaptiveZstdWriter)
+
+
+@pytest.mark.parametrize("archive, kept", [
+    ({"compression_levels": {"1": 5, "3": 0}, "compression_adaptive": True}, True),
+    ({"compression_levels": {"1": 5}}, False),
+    ({"compression_levels": {"1": "5"}, "compression_adaptive": True}, False),
+    ({"compression_levels": {"1": True}, "compression_adaptive": False}, False),
+    ({"compression_levels": [1, 5], "compression_adaptive": False}, False),
+    ({"compression_levels": {str(i): 1 for i in range(33)}, "compression_adaptive": True}, False),
+    ({}, False),
+])
+def test_recorded_level_facts_take_only_their_own_shape(archive, kept):
+    assert compression.recorded_level_facts(archive) == (archive if kept else {})

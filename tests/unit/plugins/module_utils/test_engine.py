@@ -6,12 +6,16 @@
 
 from __future__ import annotations
 
+import http.client
+
 import pytest
+import urllib3.exceptions
 
 from ansible_collections.airgap.docker.plugins.module_utils.archive_layout import ArchiveImage
 from ansible_collections.airgap.docker.plugins.module_utils.engine import EngineClient, _json_messages, load_errors
-from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, InvalidInput
+from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, EngineError, InvalidInput
 from ansible_collections.airgap.docker.plugins.module_utils.image_transfer import check_platform_held
+from ansible_collections.airgap.docker.plugins.module_utils.streaming import CHUNK
 
 # Docker 28.5 (containerd 2.1 image store), an archive whose top layer blob is missing: HTTP 200.
 UNPACK_ANSWER = (
@@ -119,3 +123,67 @@ def test_on_docker_names_and_facts_are_left_as_they_are():
     client.tag("sha256:aa", "steer/app:2")
     assert client.api.tagged == ["steer/app:2"]
     assert "engine" not in client.facts()
+
+
+class StreamedBody:
+    """A streamed response's raw body: its blocks, then optionally an error, as urllib3 raises it."""
+
+    def __init__(self, blocks, error=None):
+        self.blocks, self.error, self.sizes, self.closed = list(blocks), error, [], False
+
+    def read(self, size, decode_content=True):
+        self.sizes.append(size)
+        if self.blocks:
+            return self.blocks.pop(0)
+        if self.error is not None:
+            raise self.error
+        return b""
+
+
+class StreamingAPI(FakeAPI):
+    def __init__(self, body):
+        super().__init__(podman=False)
+        self.body = body
+        self.raw, self.closed = body, False
+
+    def _url(self, template, *args):
+        return template.format(*args)
+
+    def _get(self, url, params=None, stream=False):
+        self.request = (url, params, stream)
+        return self
+
+    def _raise_for_status(self, response):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+def streaming_client(body):
+    client = engine_client(podman=False)
+    client.api = StreamingAPI(body)
+    client._version = {"Components": [{"Name": "Engine"}]}
+    return client
+
+
+def test_a_save_is_read_from_the_raw_body_in_blocks_of_the_stream_size():
+    """Not iter_content, which hands each HTTP chunk of dockerd's (32 KiB) on as a block."""
+    body = StreamedBody([b"a" * CHUNK, b"b" * 100])
+    client = streaming_client(body)
+    assert b"".join(client.save_stream(["app:1"])) == b"a" * CHUNK + b"b" * 100
+    assert set(body.sizes) == {CHUNK} and client.api.closed
+    assert client.api.request == ("/images/get", {"names": ["app:1"]}, True)
+
+
+@pytest.mark.parametrize("error", [
+    urllib3.exceptions.ProtocolError("Connection broken: IncompleteRead(12 bytes read, 20 more expected)"),
+    http.client.IncompleteRead(b"x", 20),
+    ConnectionResetError(104, "Connection reset by peer"),
+])
+def test_a_save_cut_off_by_the_engine_fails_with_one_sentence(error):
+    client = streaming_client(StreamedBody([b"a" * 10], error))
+    with pytest.raises(EngineError) as caught:
+        b"".join(client.save_stream(["app:1"]))
+    assert caught.value.msg.startswith("The connection to the Docker engine at unix:///test.sock failed while saving app:1: ")
+    assert client.api.closed

@@ -213,3 +213,19 @@ def test_a_killed_writer_leaves_the_previous_parts_and_no_part_of_its_own(path, 
         assert opened.reader.read() == DATA  # the previous archive, whole
     written(path, DATA[:MIB + 1]).commit()
     assert listing(tmp_path) == ["app.tar.part001", "app.tar.part002"], "the dead writer's parts were removed"
+
+
+def test_the_kernel_is_asked_to_write_behind_every_stretch_of_each_part(path, monkeypatch):
+    monkeypatch.setattr(split_target, "WRITE_BEHIND", MIB // 2)
+    asked = []
+    monkeypatch.setattr(split_target.AtomicFile, "start_writeback", lambda self, end: asked.append((self, end)))
+    written(path, split_size=2 * MIB).commit()
+    assert [end for _file, end in asked] == [MIB // 2, MIB, 3 * MIB // 2, 2 * MIB, MIB // 2]  # each part from its start
+    assert len({id(file) for file, _end in asked[:4]}) == 1 and asked[4][0] is not asked[0][0]
+    assert read(path + ".part001") + read(path + ".part002") == DATA
+
+
+def test_a_whole_archive_hashes_no_part(path, monkeypatch):
+    """Its sha256 is the writer's: hashing every byte a second time cost a second of CPU per GiB."""
+    target = written(path, split_size=None)
+    assert target._digests == [None] and target.records() == []
