@@ -414,8 +414,8 @@ def _zstd_writer(sink, level, threads):
 
     The frame checksum lets any reader detect a corrupted archive, also without our sidecar.
     2 MiB jobs keep the workers' buffers small: a save from the containerd store peaked at 86 MiB
-    with 4 MiB jobs, 60 MiB with 2 MiB (the default, 4x the window, costs more), for 0.1 to 0.3 %
-    of size and the same CPU on a 2-core machine. Levels 20 to 22 ask for 32 to 128 MiB windows,
+    with 4 MiB jobs, 60 MiB with 2 MiB (the default, 4x the window, costs more), for an archive up
+    to 1 % larger and the same CPU on a 2-core machine. Levels 20 to 22 ask for 32 to 128 MiB windows,
     more than the reader accepts: capped at the reader's.
     """
     window_log = min(zstandard.ZstdCompressionParameters.from_level(level).window_log, ZSTD_MAX_WINDOW.bit_length() - 1)
