@@ -159,7 +159,7 @@ def module_tools(source, receiver, versions, files, kept_full, smoke):
         return (result.get("stats") or {}).get(key)
 
     def ours_full(box):
-        seconds, module_seconds, rss = box.play([
+        seconds, module_seconds, rss, _cpu = box.play([
             _task(OURS + ".image_archive", images=[v2], path=str(files["full"]), docker_host=src),
             _task(OURS + ".image_archive", path=str(files["full"]), state="loaded", docker_host=dst)])
         save, load = box.last_results
@@ -171,12 +171,12 @@ def module_tools(source, receiver, versions, files, kept_full, smoke):
     def cli_full(box):
         pipeline = "%s | zstd -q -T0 -3 -f -o %s && zstd -q -dc %s | %s" % (
             " ".join(source.docker("save", v2)), files["cli"], files["cli"], " ".join(receiver.docker("load", "-q")))
-        seconds, module_seconds, rss = box.cli(["bash", "-o", "pipefail", "-c", pipeline])
+        seconds, module_seconds, rss, _cpu = box.cli(["bash", "-o", "pipefail", "-c", pipeline])
         expect_layers(receiver, v2, wanted)
         return seconds, module_seconds, rss, {"archive_bytes": files["cli"].stat().st_size}
 
     def theirs_full(box):
-        seconds, module_seconds, rss = box.play([
+        seconds, module_seconds, rss, _cpu = box.play([
             _task(THEIRS + ".docker_image_export", names=[v2], path=str(files["theirs"]), docker_host=src),
             _task(THEIRS + ".docker_image_load", path=str(files["theirs"]), docker_host=dst)])
         expect_layers(receiver, v2, wanted)
@@ -184,7 +184,7 @@ def module_tools(source, receiver, versions, files, kept_full, smoke):
 
     def thin(path, **save_args):
         def run(box):
-            seconds, module_seconds, rss = box.play([
+            seconds, module_seconds, rss, _cpu = box.play([
                 _task(OURS + ".image_info", inventory=True, docker_host=dst),
                 _task(OURS + ".image_archive", images=[v2], path=str(path), exclude_layers="{{ r0.inventory.layers }}", **save_args),
                 _task(OURS + ".image_archive", path=str(path), state="loaded", docker_host=dst)])

@@ -86,7 +86,15 @@ def test_load_brings_only_the_platform(ansible, factories, unique, workdir, engi
     path = workdir / "two-platforms.tar"
     mp.write_two_platform_archive(path, unique + ":1")
     results = ansible.run(*[task(engine, path, check, state="loaded", platform=platform) for check in (True, False, True, False)])
-    assert not any(r.get("failed") for r in results), results
+    failures = [(i, r.get("msg")) for i, r in enumerate(results) if r.get("failed")]
+    lost = [msg for _i, msg in failures if "content digest" in msg and "not found" in msg]
+    if lost:
+        # Both platform cases load the same layers under other names, and the case before removed
+        # its image: the containerd store's garbage collector can drop a blob the load is using
+        # (the engine race test_image_archive_load names too; seen here under load, on Docker 28).
+        pytest.xfail("the containerd store lost a shared layer blob during the load: %s" % lost[0])
+    # The failing run's own message, whole: the result list is cut short when printed.
+    assert not failures, failures
     assert changed(results) == [True, True, False, False]
     assert mp.engine_platforms(engine.client, unique + ":1") == {p: p == platform for p in mp.PLATFORMS}
 
