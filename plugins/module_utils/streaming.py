@@ -30,9 +30,10 @@ def read_chunks(reader, size: int = CHUNK) -> Iterator[bytes]:
 _DONE = object()
 
 
-# Blocks a prefetch holds ahead: 4 MiB, which absorbs the engine's bursts and our pauses (a zstd
-# frame ending, a write-behind request) without growing with the archive.
-PREFETCH_DEPTH = (4 << 20) // CHUNK
+# Blocks a prefetch holds ahead: 1 MiB. 4 MiB (16 blocks) helped zstd saves in an A/B but, in a
+# benchmark run, saves without compression were slower: a block no longer stays in the cache between
+# the copy that reads it and the one that writes it.
+PREFETCH_DEPTH = 4
 
 
 def prefetch(iterable: Iterable, depth: int = PREFETCH_DEPTH) -> Iterator:
