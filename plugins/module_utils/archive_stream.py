@@ -113,7 +113,7 @@ def write_archive(blocks: Iterable[bytes], path: str, kind: str, level: int | No
             target.abort()
         raise
     return target, Transfer(tar_size, hashing.count, hashing.sha256.hexdigest(), round(time.monotonic() - started, 3),
-                            parts=target.records() if target else [], levels=compression.level_facts(writer))
+                            parts=target.records() if target else [], levels=compression.level_facts(writer, tar_size))
 
 
 def read_archive(path: str, observe: Callable[[bytes | None], None]) -> Transfer:

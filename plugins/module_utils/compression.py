@@ -86,8 +86,10 @@ def check_level(kind, level):
     if kind == NONE:
         return None
     low, high, default = _LEVELS[kind]
-    if level is None or (level == ADAPTIVE and default is None):
+    if level is None:
         return default if default is not None else ADAPTIVE
+    if level == ADAPTIVE and kind == ZSTD:
+        return ADAPTIVE  # as check_level gave it before (open_writer checks again)
     if isinstance(level, bool) or not isinstance(level, int):
         raise CompressionError("compression_level %r is not a level for %s (%d to %d)." % (level, kind, low, high))
     if not low <= level <= high:
@@ -397,10 +399,9 @@ class _GzipWriter:
     def __init__(self, sink, level):
         self._sink = sink
         self._deflater = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS | 16)
-        self.levels = {level: 0}
+        self.level = level
 
     def write(self, data):
-        self.levels[next(iter(self.levels))] += len(data)
         out = self._deflater.compress(data)
         if out:
             self._sink.write(out)
@@ -429,12 +430,8 @@ class _ZstdWriter:
 
     def __init__(self, sink, level, threads):
         self._writer = _zstd_writer(sink, level, threads)
-        self.levels = {level: 0}
-        self._level = level
-
-    def write(self, data):
-        self.levels[self._level] += len(data)
-        self._writer.write(data)
+        self.level = level
+        self.write = self._writer.write
 
     def finish(self):
         self._writer.close()  # ends the frame (a flush first would add an empty frame)
@@ -557,9 +554,10 @@ class _AdaptiveZstdWriter:
 
 
 class _PlainWriter:
+    level = None
+
     def __init__(self, sink):
         self.write = sink.write
-        self.levels = {}
 
     def finish(self):
         pass
@@ -568,9 +566,10 @@ class _PlainWriter:
 def open_writer(sink, kind, level=None, threads=-1):
     """A writer that compresses into sink; call finish() to end the stream (sink stays open).
 
-    Its `levels` maps each compression level used to the input bytes it compressed. zstd runs
-    on `threads` worker threads (-1: one per CPU) so compression overlaps with reading the
-    engine's stream; without a level (ADAPTIVE) its level follows AdaptiveLevel.
+    zstd runs on `threads` worker threads (-1: one per CPU) so compression overlaps with reading
+    the engine's stream; without a level (ADAPTIVE) its level follows AdaptiveLevel, and the
+    writer's `levels` maps each level used to the input bytes it compressed. The other writers
+    keep one `level` (None without compression).
     """
     require(kind)
     level = check_level(kind, level)
@@ -583,14 +582,16 @@ def open_writer(sink, kind, level=None, threads=-1):
     return _ZstdWriter(sink, level, threads)
 
 
-def level_facts(writer):
-    """What a finished writer records of its compression, for the sidecar and the module's result:
-    `compression_levels` (the input bytes each level compressed, keyed by the level as text, as
-    JSON keys are) and `compression_adaptive`; nothing for an archive without compression."""
-    if not writer.levels:
+def level_facts(writer, tar_size):
+    """What a finished writer of tar_size input bytes records of its compression, for the sidecar
+    and the module's result: `compression_levels` (the input bytes each level compressed, keyed
+    by the level as text, as JSON keys are) and `compression_adaptive`; nothing for an archive
+    without compression."""
+    adaptive = isinstance(writer, _AdaptiveZstdWriter)
+    levels = writer.levels if adaptive else {writer.level: tar_size} if writer.level is not None else {}
+    if not levels:
         return {}
-    return {"compression_levels": {str(used): count for used, count in sorted(writer.levels.items())},
-            "compression_adaptive": isinstance(writer, _AdaptiveZstdWriter)}
+    return {"compression_levels": {str(used): count for used, count in sorted(levels.items())}, "compression_adaptive": adaptive}
 
 
 def recorded_level_facts(archive):

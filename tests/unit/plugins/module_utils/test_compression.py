@@ -900,7 +900,7 @@ def test_an_adaptive_stream_starts_a_frame_at_each_new_level_and_records_what_ea
     assert frame_levels(stream) == 3  # level 3, then 1, then 5: one frame each, however many stretches
     assert writer.levels[3] == writer.levels[1] == 2 * STRETCH  # two stretches each
     assert sum(writer.levels.values()) == len(data)
-    assert compression.level_facts(writer) == {
+    assert compression.level_facts(writer, len(data)) == {
         "compression_levels": {"1": 2 * STRETCH, "3": 2 * STRETCH, "5": len(data) - 4 * STRETCH}, "compression_adaptive": True}
     assert all(idle == 1.0 for _busy, idle in controller.told)
     # Every reader takes a stream of frames: zstd's own, and python-zstandard across frames.
@@ -948,14 +948,14 @@ def test_a_fixed_level_is_one_frame_and_reproducible():
     writer = compression.open_writer(sink, ZSTD, 5)
     writer.write(PAYLOAD)
     writer.finish()
-    assert compression.level_facts(writer) == {"compression_levels": {"5": len(PAYLOAD)}, "compression_adaptive": False}
+    assert compression.level_facts(writer, len(PAYLOAD)) == {"compression_levels": {"5": len(PAYLOAD)}, "compression_adaptive": False}
 
 
 def test_level_facts_of_each_kind():
     gzip_writer = compression.open_writer(Sink(), GZIP)
     gzip_writer.write(b"abc")
-    assert compression.level_facts(gzip_writer) == {"compression_levels": {"6": 3}, "compression_adaptive": False}
-    assert compression.level_facts(compression.open_writer(Sink(), NONE)) == {}
+    assert compression.level_facts(gzip_writer, 3) == {"compression_levels": {"6": 3}, "compression_adaptive": False}
+    assert compression.level_facts(compression.open_writer(Sink(), NONE), 3) == {}
     assert isinstance(compression.open_writer(Sink(), ZSTD), compression._AdaptiveZstdWriter)
 
 
