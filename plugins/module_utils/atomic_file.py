@@ -15,6 +15,7 @@ import tempfile
 from typing import IO, Any, Callable
 
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, os_error
+from ansible_collections.airgap.docker.plugins.module_utils.streaming import PiecewiseFile
 
 PARTIAL_SUFFIX = ".partial"
 
@@ -43,7 +44,7 @@ class AtomicFile:
             fd, self.temp_path = tempfile.mkstemp(prefix=partial_prefix(path), suffix=PARTIAL_SUFFIX, dir=self.directory)
         except OSError as exc:
             raise os_error(exc, self.directory, "creating a file in")
-        self.file = os.fdopen(fd, "wb")
+        self.file = PiecewiseFile(os.fdopen(fd, "wb"))
         self._written_back = 0
         # A descriptor of its own holds the lock: the file object is closed by sync(), long before
         # commit() renames the file, and the lock must last until then.

@@ -47,7 +47,7 @@ from ansible_collections.airgap.docker.plugins.module_utils.oci_layout import (
     manifest_descriptor,
     sha256_digest,
 )
-from ansible_collections.airgap.docker.plugins.module_utils.streaming import CHUNK
+from ansible_collections.airgap.docker.plugins.module_utils.streaming import CHUNK, write_in_pieces
 from ansible_collections.airgap.docker.plugins.module_utils.tarscan import TarScanner
 
 
@@ -70,7 +70,7 @@ class _SpoolFile:
 
     def write(self, chunk):
         try:
-            self.file.write(chunk)
+            write_in_pieces(self.file, chunk)
         except OSError as exc:
             raise os_error(exc, self.directory, "writing the layers being sorted in")
         self.end += len(chunk)

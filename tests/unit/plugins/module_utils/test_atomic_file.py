@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from ansible_collections.airgap.docker.plugins.module_utils import atomic_file
+from ansible_collections.airgap.docker.plugins.module_utils import atomic_file, streaming
 from ansible_collections.airgap.docker.plugins.module_utils.atomic_file import (
     AtomicFile,
     fsync_directory,
@@ -389,3 +389,28 @@ def test_writeback_advice_a_file_system_refuses_changes_nothing(tmp_path, monkey
     target.start_writeback(100)
     target.commit()
     assert (tmp_path / "a.tar").read_bytes() == b"y" * 100
+
+
+def test_an_atomic_file_hands_large_blocks_to_the_kernel_in_pieces(tmp_path, monkeypatch):
+    sizes = []
+
+    class Recording:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def write(self, data):
+            sizes.append(len(data))
+            return self.handle.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+    real_fdopen = os.fdopen
+    monkeypatch.setattr(atomic_file.os, "fdopen", lambda fd, mode: Recording(real_fdopen(fd, mode)))
+    data = os.urandom(5 * streaming.WRITE_PIECE // 2)
+    target = AtomicFile(str(tmp_path / "a.tar"))
+    target.file.write(data)
+    target.file.write(b"end")
+    target.commit()
+    assert sizes == [streaming.WRITE_PIECE, streaming.WRITE_PIECE, streaming.WRITE_PIECE // 2, 3]
+    assert (tmp_path / "a.tar").read_bytes() == data + b"end"

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError
-from ansible_collections.airgap.docker.plugins.module_utils.streaming import prefetch, read_chunks
+from ansible_collections.airgap.docker.plugins.module_utils.streaming import WRITE_PIECE, PiecewiseFile, prefetch, read_chunks, write_in_pieces
 
 
 def prefetch_threads():
@@ -32,6 +32,42 @@ def wait_until(condition, timeout=3.0):
 def test_read_chunks_sizes():
     assert list(read_chunks(io.BytesIO(b"abcdefg"), 3)) == [b"abc", b"def", b"g"]
     assert list(read_chunks(io.BytesIO(b""), 3)) == []
+
+
+class RecordingFile(io.BytesIO):
+    def __init__(self):
+        super().__init__()
+        self.sizes = []
+
+    def write(self, data):
+        self.sizes.append(len(data))
+        return super().write(data)
+
+
+def test_large_writes_reach_the_file_in_pieces_in_order():
+    data = bytes(range(256)) * (3 * WRITE_PIECE // 256) + b"tail"
+    handle = RecordingFile()
+    write_in_pieces(handle, data)
+    assert handle.sizes == [WRITE_PIECE, WRITE_PIECE, WRITE_PIECE, 4]
+    assert handle.getvalue() == data
+
+
+@pytest.mark.parametrize("size", [0, 1, WRITE_PIECE])
+def test_small_writes_reach_the_file_whole(size):
+    handle = RecordingFile()
+    write_in_pieces(handle, memoryview(b"z" * size))
+    assert handle.sizes == [size]
+    assert handle.getvalue() == b"z" * size
+
+
+def test_a_piecewise_file_is_the_file_it_wraps_but_for_write():
+    handle = RecordingFile()
+    wrapped = PiecewiseFile(handle)
+    assert wrapped.write(bytearray(WRITE_PIECE + 1)) == WRITE_PIECE + 1
+    assert handle.sizes == [WRITE_PIECE, 1]
+    assert wrapped.tell() == WRITE_PIECE + 1
+    wrapped.close()
+    assert wrapped.closed and handle.closed
 
 
 # prefetch -----------------------------------------------------------------------------------
