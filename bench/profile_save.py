@@ -60,6 +60,13 @@ def variants(engine, out):
             for block in engine.save_stream([IMAGE]):
                 handle.write(block)
 
+    def with_fsync():
+        with open(out, "wb") as handle:
+            for block in engine.save_stream([IMAGE]):
+                handle.write(block)
+            handle.flush()
+            os.fsync(handle.fileno())
+
     def with_sha256():
         digest = hashlib.sha256()
         with open(out, "wb") as handle:
@@ -86,6 +93,7 @@ def variants(engine, out):
     return {"cli": ("docker save -o (CLI process)", cli),
             "cli_sync": ("docker save -o, then sync (durable like ours)", cli_sync),
             "stream": ("Python: engine stream -> file", stream_to_file),
+            "fsync": ("Python: engine stream -> file, fsync", with_fsync),
             "sha256": ("+ SHA-256", with_sha256),
             "thread": ("+ reader thread", with_reader_thread),
             "none": ("module path, none (+ tar following, temp file, fsync)", module_path("none")),
@@ -112,7 +120,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engine", default="classic", choices=["classic", "modern", "containerd2"])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--variants", default="cli,stream,sha256,thread,none,zstd,zstd1,zstd3")
+    parser.add_argument("--variants", default="cli,cli_sync,stream,fsync,sha256,thread,none,zstd,zstd1,zstd3")
     parser.add_argument("--out", default=str(REPO / ".cache/bench/profile.tar"), help="archive written by each step")
     args = parser.parse_args()
     engine = EngineClient("unix://%s/%s.sock" % (SOCKETS, args.engine))
@@ -132,14 +140,16 @@ def main():
             getattr(content, "cleanup", lambda: None)()
             for path in (out, Path(str(out) + ".zst")):
                 path.unlink(missing_ok=True)
-    print("| variant | wall s, each round | median wall | median first byte s | median CPU s (ours) | median CPU s (engine) |")
-    print("|---|---|---:|---:|---:|---:|")
+    print("| variant | wall s, each round | median wall | median first byte s | median after it s | median CPU s (ours) "
+          "| median CPU s (engine) |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for key, rows in table.items():
-        firsts = [r[4] for r in rows if r[4] is not None]
-        print("| %s | %s | %.2f | %s | %.2f | %.2f |" % (
+        timed = [r for r in rows if r[4] is not None]
+        print("| %s | %s | %.2f | %s | %s | %.2f | %.2f |" % (
             chosen[key][0], " ".join("%.2f" % row[0] for row in rows), statistics.median(r[0] for r in rows),
-            "%.2f" % statistics.median(firsts) if firsts else "", statistics.median(r[1] for r in rows),
-            statistics.median(r[2] for r in rows)))
+            "%.2f" % statistics.median(r[4] for r in timed) if timed else "",
+            "%.2f" % statistics.median(r[0] - r[4] for r in timed) if timed else "",
+            statistics.median(r[1] for r in rows), statistics.median(r[2] for r in rows)))
     for key, rows in table.items():
         if any(row[3] for row in rows):
             print("%s levels: %s" % (key, "; ".join(str(row[3]) for row in rows)))

@@ -88,22 +88,26 @@ def markdown(results):
              "Machine: %(cpu)s, %(cores)s cores, %(memory_gib)s GiB, disk `%(disk)s`, kernel %(kernel)s." % results["machine"], "",
              "Wall times are whole processes: the CLI command, or the whole `ansible-playbook` run for a module. "
              "`module s` is the module's own `stats.seconds`; `module ratio` compares it with the reference in the same round. "
+             "`engine's first byte s` is the part of a save's module time spent waiting for the engine's first byte "
+             "(`stats.engine_wait_seconds`). "
              "`CPU s` is the CPU time of the CLI process or of the module's process (not of `ansible-playbook`, nor of the engine). "
              "`sync` runs before every timed step. "
              "An `ansible-playbook` run that does nothing takes %s s on this machine." % results["machine"].get("playbook_floor_seconds", "?"), ""]
     for engine, facts in results["engines"].items():
         entries = [e for e in results["cases"] if e["engine"] == engine]
         lines += ["## %s engine: Docker %s, %s image store" % (engine, facts["version"], facts["storage"]), "",
-                  "| case | tool | each round s | median s | ratio to reference (median of pairs) | module s | module ratio | CPU s | "
-                  "peak RSS MB |",
-                  "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+                  "| case | tool | each round s | median s | ratio to reference (median of pairs) | module s | module ratio | "
+                  "engine's first byte s | CPU s | peak RSS MB |",
+                  "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
         for e in entries:
             own = module_ratio(entries, e)
             cpu = (e.get("metrics_median") or {}).get("cpu_seconds")
-            lines.append("| %s | %s%s | %s | %.2f | %.2fx | %s | %s | %s | %s |" % (
+            wait = (e.get("metrics_median") or {}).get("engine_wait_seconds")
+            lines.append("| %s | %s%s | %s | %.2f | %.2fx | %s | %s | %s | %s | %s |" % (
                 e["case"], e["tool"], " (reference)" if e["reference"] else "", " ".join("%.2f" % t for t in e["seconds"]), e["median"],
                 e["ratio_median"], "%.3f" % e["module_median"] if e["module_median"] is not None else "",
-                "%.2fx" % own if own is not None else "", "%.2f" % cpu if cpu is not None else "",
+                "%.2fx" % own if own is not None else "", "%.2f" % wait if wait is not None else "",
+                "%.2f" % cpu if cpu is not None else "",
                 "%.0f" % (e["peak_rss"] / 1e6) if e["peak_rss"] else ""))
         sizes = facts.get("archive_sizes") or {}
         if sizes:

@@ -78,6 +78,21 @@ class Engine:
     def remove_image(self, ref):
         subprocess.run(self.docker("rmi", "-f", ref), capture_output=True, check=False)
 
+    def remove_untagged_copies(self, image):
+        """Remove the untagged images that share a layer with `image`: earlier builds of it, left
+        when a rebuild (after a cold load, the build cache misses) moved the tag. They would keep
+        its layers, and every "cold" load would find them already there."""
+        import docker  # from the benchmark's own virtualenv
+
+        layers = set(image["RootFS"].get("Layers") or [])
+        for summary in self.client.images(filters={"dangling": True}):
+            other = self.client.inspect_image(summary["Id"])
+            if other["Id"] != image["Id"] and layers & set(other["RootFS"].get("Layers") or []):
+                try:
+                    self.client.remove_image(other["Id"])
+                except docker.errors.APIError as exc:
+                    raise RuntimeError("%s keeps layers of the benchmark's image, and cannot be removed: %s" % (other["Id"], exc))
+
     def facts(self):
         version, info = self.client.version(), self.client.info()
         containerd = any(k == "driver-type" and "snapshotter" in str(v) for k, v in info.get("DriverStatus") or [])
@@ -280,6 +295,7 @@ def main():
         engine = Engine(name, ENGINES[name])
         results["engines"][name] = engine.facts()
         image = build_image(engine.client, context, IMAGE)
+        engine.remove_untagged_copies(image)
         results["engines"][name]["image_size"] = image.get("Size")
         container = "airgap-bench-%s" % name
         keys = ("cli.tar", "cli-synced.tar", "theirs.tar", "ours.tar", "ours.tar.zst", "c.tar", "c.tar.zst", "progress")
@@ -287,7 +303,7 @@ def main():
         try:
             run_cases(box, image_cases(engine, files, args.smoke), args, results, name)
             if chosen_cases(container_cases(engine, files, container), args.only, args.tool):
-                build_image(engine.client, context, IMAGE)  # the cold loads removed it
+                engine.remove_untagged_copies(build_image(engine.client, context, IMAGE))  # the cold loads removed it
                 # The container exists only now: a container keeps its image, which would make the loads above warm.
                 subprocess.run(engine.docker("rm", "-f", container), capture_output=True, check=False)
                 subprocess.run(engine.docker("create", "--pull", "never", "--network", "none", "--name", container, IMAGE),

@@ -65,7 +65,11 @@ class Toolbox:
         module_seconds = sum(module_seconds) if all(s is not None for s in module_seconds) else None
         for path in (results, playbook):
             path.unlink()
-        return seconds, module_seconds, self._peak_rss(), {"cpu_seconds": self._module_cpu()}
+        metrics = {"cpu_seconds": self._module_cpu()}
+        waits = [r.get("stats", {}).get("engine_wait_seconds") for r in registered]
+        if any(wait is not None for wait in waits):
+            metrics["engine_wait_seconds"] = sum(wait or 0 for wait in waits)
+        return seconds, module_seconds, self._peak_rss(), metrics
 
     def run_playbook(self, playbook, inventory, extra_env=None):
         """Run a playbook file against an inventory file (the fleet); returns (wall seconds, completed process).

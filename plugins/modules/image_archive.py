@@ -364,6 +364,13 @@ stats:
     bytes_from_engine:
       description: Bytes received from the engine (save).
       type: int
+    engine_wait_seconds:
+      description:
+        - Seconds from the request until the engine's first byte, returned when this run wrote the archive from the
+          engine's save (not a thin archive). The classic image store builds the whole export in a temporary directory
+          before it sends anything, so on a large image this is most of RV(stats.seconds), and none of it is the
+          module's work.
+      type: float
     bytes_to_engine:
       description: Archive bytes sent to the engine after decompression (load); 0 when nothing had to be loaded.
       type: int
@@ -541,6 +548,8 @@ class ImageArchiveManager(SplitFiles, ArchiveManager):
         written = target.temp_stat()  # the file this run wrote, before it is renamed into place
         archive_stream.commit_archive(target, self.path, make_sidecar)
         self.add_stats(content.stats)
+        if "engine_wait_seconds" in content.stats:
+            self.result["stats"]["engine_wait_seconds"] = content.stats["engine_wait_seconds"]
         self.apply_file_attributes(True)
         # Remembered after the file attributes (their change changes the ctime), and only for the
         # file this run wrote, should another have been put in its place meanwhile.

@@ -45,6 +45,8 @@ def test_save_is_idempotent(ansible, factories, unique, workdir, engine_name, su
     assert saved["diff"]["after"]["images"] == {unique + ":1": saved["images"][0]["id"]}
     assert results[3]["stats"]["archive_bytes_read"] == 0, "an up-to-date check must not read the archive"
     assert results[3]["stats"]["bytes_from_engine"] == 0
+    assert 0 <= saved["stats"]["engine_wait_seconds"] <= saved["stats"]["seconds"]
+    assert "engine_wait_seconds" not in results[3]["stats"], "a kept archive asks the engine for nothing"
     meta = json.loads((workdir / (path.name + ".airgap.json")).read_text())
     assert meta["archive"]["sha256"] == saved["archive"]["sha256"]
     assert meta["engine"]["storage"] == ("classic" if engine.name == "classic" else "containerd")
