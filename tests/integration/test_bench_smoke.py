@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 ENGINE_ROOT = os.environ.get("AIRGAP_ENGINES_ROOT", "/var/tmp/airgap-engines")
 CASES = {
     # The progress_file runs are measurements only, left out of a smoke run.
-    "cold save": {"docker save -o", "community.docker docker_image_export", "image_archive none", "image_archive zstd"},
+    "cold save": {"docker save -o", "docker save -o, then sync FILE", "community.docker docker_image_export", "image_archive none",
+                  "image_archive zstd"},
     "warm save": {"community.docker docker_image_export", "image_archive"},
     "cold load": {"docker load -i", "community.docker docker_image_load", "image_archive from .tar", "image_archive from .tar.zst"},
     "warm load": {"docker load -i", "community.docker docker_image_load", "image_archive"},
@@ -96,6 +97,8 @@ def test_every_suite_case_produces_figures(tmp_path):
             assert entry["metrics_median"]["cpu_seconds"] > 0, entry  # of the CLI process, or of the module's
             if entry["tool"].startswith(("image_archive", "container_archive")):
                 assert entry["module_seconds"] and entry["peak_rss"], entry
+            if entry["case"] == "cold save" and entry["tool"].startswith("image_archive"):
+                assert 0 <= entry["metrics_median"]["engine_wait_seconds"] <= min(entry["module_seconds"]), entry
     assert "| target |" in table and "cold save" in table and "| each round s |" in table
 
 
