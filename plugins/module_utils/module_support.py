@@ -112,6 +112,10 @@ def run_manager(module: AnsibleModule, manager_class: type) -> None:
     module.exit_json(**result)
 
 
+# Stats returned only by the runs that measure them (a save from the engine), beside those every run returns.
+MEASURED_STATS = ("engine_wait_seconds",)
+
+
 class ArchiveManager:
     """What the archive modules share: engine access, results, diff, stats, file attributes.
 
@@ -240,8 +244,8 @@ class ArchiveManager:
 
     def add_stats(self, stats):
         for key, value in stats.items():
-            if key in self.result["stats"]:
-                self.result["stats"][key] += value
+            if key in self.result["stats"] or key in MEASURED_STATS:
+                self.result["stats"][key] = self.result["stats"].get(key, 0) + value
 
     def ensure_absent(self):
         """Remove the archive, every part of it (see archive_parts), and its sidecar."""

@@ -12,8 +12,9 @@ from typing import Iterable, Iterator
 
 from ansible_collections.airgap.docker.plugins.module_utils import progress
 
-# The block every stream moves in: few enough per GiB that the per-block work in Python is small,
-# small enough to stay in a core's cache between the copy that reads it and the one that writes it.
+# The block every stream moves in: few enough per GiB that the per-block work in Python (queue,
+# hashing, tar following) is small, and a prefetch of a few blocks holds 1 MiB at most. Files are
+# written in smaller pieces (WRITE_PIECE).
 CHUNK = 256 << 10
 
 # What one write() hands the kernel. Linux (6.x, ext4 among others) caches a write of n bytes in a

@@ -548,8 +548,6 @@ class ImageArchiveManager(SplitFiles, ArchiveManager):
         written = target.temp_stat()  # the file this run wrote, before it is renamed into place
         archive_stream.commit_archive(target, self.path, make_sidecar)
         self.add_stats(content.stats)
-        if "engine_wait_seconds" in content.stats:
-            self.result["stats"]["engine_wait_seconds"] = content.stats["engine_wait_seconds"]
         self.apply_file_attributes(True)
         # Remembered after the file attributes (their change changes the ctime), and only for the
         # file this run wrote, should another have been put in its place meanwhile.
