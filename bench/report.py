@@ -91,7 +91,8 @@ def markdown(results):
              "`engine's first byte s` is the part of a save's module time spent waiting for the engine's first byte "
              "(`stats.engine_wait_seconds`). "
              "`CPU s` is the CPU time of the CLI process or of the module's process (not of `ansible-playbook`, nor of the engine). "
-             "`sync` runs before every timed step. "
+             "`sync` runs before every timed step, and a cold load's archive is dropped from the page cache first, "
+             "so that every tool reads its archive from the disk. "
              "An `ansible-playbook` run that does nothing takes %s s on this machine." % results["machine"].get("playbook_floor_seconds", "?"), ""]
     for engine, facts in results["engines"].items():
         entries = [e for e in results["cases"] if e["engine"] == engine]

@@ -14,6 +14,7 @@ import stat as stat_module
 import tempfile
 from typing import IO, Any, Callable
 
+from ansible_collections.airgap.docker.plugins.module_utils.direct_file import DirectFile
 from ansible_collections.airgap.docker.plugins.module_utils.errors import ArchiveError, os_error
 from ansible_collections.airgap.docker.plugins.module_utils.streaming import PiecewiseFile
 
@@ -36,7 +37,7 @@ class AtomicFile:
     and keeps those it cannot (a live writer is still working on them).
     """
 
-    def __init__(self, path: str, mode: int | None = None):
+    def __init__(self, path: str, mode: int | None = None, direct: bool = False):
         self.path = path
         self.directory = os.path.dirname(os.path.abspath(path)) or "."
         remove_dead_partials(path)
@@ -44,7 +45,9 @@ class AtomicFile:
             fd, self.temp_path = tempfile.mkstemp(prefix=partial_prefix(path), suffix=PARTIAL_SUFFIX, dir=self.directory)
         except OSError as exc:
             raise os_error(exc, self.directory, "creating a file in")
-        self.file = PiecewiseFile(os.fdopen(fd, "wb"))
+        # direct: a large file written in one stream, past the page cache (direct_file); not for a
+        # file flushed as it grows for readers of the temporary file (peer_fetch).
+        self.file = DirectFile(fd) if direct else PiecewiseFile(os.fdopen(fd, "wb"))
         self._written_back = 0
         # A descriptor of its own holds the lock: the file object is closed by sync(), long before
         # commit() renames the file, and the lock must last until then.
@@ -65,8 +68,8 @@ class AtomicFile:
         0.5 s per GiB at the end of a save). POSIX_FADV_DONTNEED starts the writeback of the
         dirty pages of the range; the pages stay cached, as only clean ones would be dropped.
         """
-        if end <= self._written_back or not hasattr(os, "posix_fadvise"):
-            return
+        if getattr(self.file, "bypasses_cache", False) or end <= self._written_back or not hasattr(os, "posix_fadvise"):
+            return  # written past the page cache: no cached pages to write back
         self.file.flush()
         try:
             os.posix_fadvise(self.file.fileno(), self._written_back, end - self._written_back, os.POSIX_FADV_DONTNEED)

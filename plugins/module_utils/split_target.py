@@ -57,7 +57,7 @@ class SplitTarget:
         # A rewritten archive keeps the mode of the file or parts it replaces.
         mode = _mode_of(path)
         self._mode = mode if mode is not None else _mode_of(part_name(path, 1))
-        self._files = [AtomicFile(path, mode=self._mode)]
+        self._files = [AtomicFile(path, mode=self._mode, direct=True)]
         self._mode = os.stat(self._files[0].temp_path).st_mode & 0o7777
         # Parts are hashed only when the archive may be split: a whole archive's sha256 is the
         # writer's, and hashing every byte twice cost a second of CPU per GiB.
@@ -97,7 +97,7 @@ class SplitTarget:
                                "written." % (self.path, MAX_PARTS, self.split_size))
         # A finished part is flushed and closed at once: two files at most are open at any time.
         self._files[-1].sync()
-        self._files.append(AtomicFile(part_name(self.path, len(self._files) + 1), mode=self._mode))
+        self._files.append(AtomicFile(part_name(self.path, len(self._files) + 1), mode=self._mode, direct=True))
         self._digests.append(hashlib.sha256())
         self._sizes.append(0)
 
