@@ -107,7 +107,9 @@ class AtomicFile:
         if self.temp_path is None:
             return
         try:
-            self.file.close()  # may flush buffered bytes and fail again on a full disk
+            # A DirectFile drops what it has not written yet; a buffered file may flush its
+            # buffered bytes and fail again on a full disk.
+            getattr(self.file, "discard", self.file.close)()
         except OSError:
             pass
         try:

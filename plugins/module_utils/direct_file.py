@@ -27,12 +27,13 @@ import os
 import queue
 import threading
 
-# A multiple of every block size in use (512 B to 4 KiB); large enough that a write is a few
-# per cent of the disk's latency, small enough that the buffers (BUFFERS of them) stay a few MiB.
+from ansible_collections.airgap.docker.plugins.module_utils.streaming import WRITE_PIECE
+
+# A multiple of every block size in use (512 B to 4 KiB); large enough that each write's fixed
+# cost is small against its transfer, small enough that the BUFFERS of them stay a few MiB (one
+# filling, one being written, one queued between).
 BUFFER = 4 << 20
 BUFFERS = 3
-# Pieces the page-cache writes go in (see streaming.WRITE_PIECE for why not more).
-_PIECE = 32 << 10
 _STOP = object()
 
 
@@ -62,7 +63,8 @@ def _set_direct(fd: int, on: bool) -> bool:
 
 class DirectFile:
     """A binary file, open for writing at offset 0, that takes write(), flush(), fileno() and
-    close() like the file objects it stands in for. It owns fd and closes it."""
+    close() like the file objects it stands in for, and discard() for a file about to be removed.
+    It owns fd and closes it."""
 
     def __init__(self, fd: int):
         self._fd = fd
@@ -75,6 +77,7 @@ class DirectFile:
         self._writer = None
         self._error = None
         self._cached_only = False  # set by the writer thread when the file system refused O_DIRECT
+        self._discarding = False
         self.closed = False
 
     @property
@@ -86,11 +89,13 @@ class DirectFile:
         return self._fd
 
     def write(self, data) -> int:
+        if self.closed:
+            raise ValueError("write to a closed file")
         self._raise_error()
         view = memoryview(data).cast("B")
         size = len(view)
         if not self._direct:
-            self._write_cached(view)
+            self._write_cached(self._fd, view)
             return size
         while view:
             if self._current is None:
@@ -100,8 +105,10 @@ class DirectFile:
             self._filled += taken
             view = view[taken:]
             if self._filled == BUFFER:
-                self._full.put(self._current)
-                self._current, self._filled = None, 0
+                # Let go of the buffer before handing it over: were the hand-off interrupted, a
+                # flush must not write it a second time as the tail.
+                full, self._current, self._filled = self._current, None, 0
+                self._full.put(full)
         return size
 
     def flush(self) -> None:
@@ -112,7 +119,7 @@ class DirectFile:
             tail = memoryview(self._current)[:self._filled]
             _set_direct(self._fd, False)
             self._direct = False
-            self._write_cached(tail)
+            self._write_cached(self._fd, tail)
             tail.release()
             self._filled = 0
 
@@ -122,14 +129,16 @@ class DirectFile:
         try:
             self.flush()
         finally:
-            self.closed = True
-            self._stop_writer()
-            os.close(self._fd)
-            for buffer in self._buffers or ():
-                try:
-                    buffer.close()
-                except BufferError:
-                    pass  # a view of it is held by a stored exception's traceback; freed with it
+            self._shut()
+
+    def discard(self) -> None:
+        """Close without writing what is still pending, for a file about to be removed: queued
+        buffers are dropped and the tail is not written, so an abort (a signal, a failure) does
+        not wait for megabytes to reach a disk that may be slow or full."""
+        if self.closed:
+            return
+        self._discarding = True
+        self._shut()
 
     def __enter__(self):
         return self
@@ -137,56 +146,85 @@ class DirectFile:
     def __exit__(self, *exc_info):
         self.close()
 
-    def _write_cached(self, view) -> None:
-        for start in range(0, len(view), _PIECE):
-            _write_all(self._fd, view[start:start + _PIECE])
+    def _shut(self):
+        self.closed = True
+        try:
+            self._stop_writer()
+        finally:
+            os.close(self._fd)
+            for buffer in self._buffers or ():
+                try:
+                    buffer.close()
+                except BufferError:
+                    pass  # a view of it is held by a stored exception's traceback; freed with it
+
+    @staticmethod
+    def _write_cached(fd, view) -> None:
+        for start in range(0, len(view), WRITE_PIECE):  # see WRITE_PIECE for why not more at once
+            _write_all(fd, view[start:start + WRITE_PIECE])
 
     def _take_buffer(self):
         if self._writer is None:
-            self._buffers = [mmap.mmap(-1, BUFFER) for _index in range(BUFFERS)]
-            self._free, self._full = queue.Queue(), queue.Queue()
-            for buffer in self._buffers:
-                self._free.put(buffer)
-            self._writer = threading.Thread(target=self._write_buffers, name="airgap-direct-write", daemon=True)
-            self._writer.start()
+            self._start_writer()
         buffer = self._free.get()
         self._raise_error()
         return buffer
 
-    def _write_buffers(self):
-        """The writer thread: writes each full buffer in turn and gives it back. After a failure
-        it only gives buffers back, so that write() never waits for a thread that has given up."""
-        while True:
-            buffer = self._full.get()
-            if buffer is _STOP:
-                return
-            if self._error is None:
-                try:
-                    self._write_buffer(buffer)
-                except BaseException as exc:  # raised in the writing thread by write() or flush()
-                    self._error = exc
-            self._full.task_done()
+    def _start_writer(self):
+        self._buffers = [mmap.mmap(-1, BUFFER) for _index in range(BUFFERS)]
+        self._free, self._full = queue.Queue(), queue.Queue()
+        for buffer in self._buffers:
             self._free.put(buffer)
+        # The thread writes through a descriptor of its own, which it closes when it ends: were
+        # close() interrupted before the thread ended, the thread could otherwise write to
+        # whatever file reused the closed descriptor's number.
+        writer_fd = os.dup(self._fd)
+        writer = threading.Thread(target=self._write_buffers, args=(writer_fd,), name="airgap-direct-write", daemon=True)
+        try:
+            writer.start()
+        except BaseException:
+            os.close(writer_fd)
+            raise
+        self._writer = writer
 
-    def _write_buffer(self, buffer):
+    def _write_buffers(self, fd):
+        """The writer thread: writes each full buffer in turn and gives it back. After a failure,
+        or once discarding, it only gives buffers back, so that write() never waits for a thread
+        that has given up."""
+        try:
+            while True:
+                buffer = self._full.get()
+                if buffer is _STOP:
+                    return
+                if self._error is None and not self._discarding:
+                    try:
+                        self._write_buffer(fd, buffer)
+                    except BaseException as exc:  # raised in the writing thread by write() or flush()
+                        self._error = exc
+                self._full.task_done()
+                self._free.put(buffer)
+        finally:
+            os.close(fd)
+
+    def _write_buffer(self, fd, buffer):
         view = memoryview(buffer)
         if not self._cached_only:
             try:
-                written = _write_direct(self._fd, view)
+                written = _write_direct(fd, view)
             except OSError as exc:
                 # A file system that took the O_DIRECT flag but refuses the writes: nothing of the
                 # first buffer was written, so it and every later one go through the page cache.
-                if exc.errno != errno.EINVAL or os.lseek(self._fd, 0, os.SEEK_CUR) != 0:
+                if exc.errno != errno.EINVAL or os.lseek(fd, 0, os.SEEK_CUR) != 0:
                     raise
                 written = 0
             if written == len(view):
                 return
             # Refused, or a short write (a disk filling up): what is left is not aligned, so it
             # and the rest go through the page cache, which also reports a full disk as such.
-            _set_direct(self._fd, False)
+            _set_direct(fd, False)
             self._cached_only = True
             view = view[written:]
-        self._write_cached(view)
+        self._write_cached(fd, view)
 
     def _drain(self):
         if self._writer is not None:
@@ -195,9 +233,9 @@ class DirectFile:
 
     def _stop_writer(self):
         if self._writer is not None:
+            writer, self._writer = self._writer, None
             self._full.put(_STOP)
-            self._writer.join()
-            self._writer = None
+            writer.join()
 
     def _raise_error(self):
         if self._error is not None:
