@@ -95,6 +95,19 @@ def test_a_file_system_that_refuses_the_flag_gets_every_byte_through_the_cache(t
     assert (tmp_path / "f").read_bytes() == data
 
 
+def assert_fallback_keeps_every_byte(tmp_path, monkeypatch, direct_write, size):
+    """With the flag taken (even where the file system would not take it) and direct writes done
+    by direct_write, `size` bytes arrive whole, and the file has left O_DIRECT by the end."""
+    monkeypatch.setattr(direct_file, "_set_direct", lambda fd, on: True)
+    monkeypatch.setattr(direct_file, "_write_direct", direct_write)
+    data = payload(size)
+    with open_direct(tmp_path / "f") as handle:
+        write_in(handle, data, 1 << 20)
+        handle.flush()
+        assert not handle.bypasses_cache
+    assert (tmp_path / "f").read_bytes() == data
+
+
 def test_a_file_system_that_refuses_the_writes_gets_them_again_through_the_cache(tmp_path, monkeypatch):
     refused = []
 
@@ -102,14 +115,7 @@ def test_a_file_system_that_refuses_the_writes_gets_them_again_through_the_cache
         refused.append(len(view))
         raise OSError(errno.EINVAL, "Invalid argument")
 
-    monkeypatch.setattr(direct_file, "_set_direct", lambda fd, on: True)  # the flag taken, even where it is not
-    monkeypatch.setattr(direct_file, "_write_direct", refuse_direct)
-    data = payload(3 * BUFFER + 99)
-    with open_direct(tmp_path / "f") as handle:
-        write_in(handle, data, 1 << 20)
-        handle.flush()
-        assert not handle.bypasses_cache
-    assert (tmp_path / "f").read_bytes() == data
+    assert_fallback_keeps_every_byte(tmp_path, monkeypatch, refuse_direct, 3 * BUFFER + 99)
     assert refused == [BUFFER]  # the first buffer only: after it, every write goes through the cache
 
 
@@ -117,14 +123,7 @@ def test_after_a_short_write_the_rest_goes_through_the_cache(tmp_path, monkeypat
     def half(fd, view):
         return os.write(fd, view[:len(view) // 2])
 
-    monkeypatch.setattr(direct_file, "_set_direct", lambda fd, on: True)  # direct even where the file system is not
-    monkeypatch.setattr(direct_file, "_write_direct", half)
-    data = payload(3 * BUFFER + 5)
-    with open_direct(tmp_path / "f") as handle:
-        write_in(handle, data, 1 << 20)
-        handle.flush()
-        assert not handle.bypasses_cache
-    assert (tmp_path / "f").read_bytes() == data
+    assert_fallback_keeps_every_byte(tmp_path, monkeypatch, half, 3 * BUFFER + 5)
 
 
 def test_a_failed_write_is_raised_to_the_writer_and_nothing_hangs(tmp_path, monkeypatch):
