@@ -29,7 +29,8 @@ options:
       - Without it, zstd adapts its level to the stream, between V(1) and V(6), starting at V(3). Every 32 MiB of the
         tar it looks at how the last 32 MiB went. The level falls when compressing holds the stream up, or when the
         machine has no idle CPU left, since on a host that runs the engine too compressing harder slows the engine. The level rises
-        when the writer waits for the engine and CPU is idle. A new level starts a new zstd frame. Every zstd reader
+        when the writer waits for the engine and CPU is idle. Data that compressed to more than 95% of its size (gzip
+        layers) goes to V(1) at once, as no higher level shrinks it. A new level starts a new zstd frame. Every zstd reader
         takes such a stream, C(zstd -d) included.
       - An adaptive archive records, in its sidecar and in the result, how many tar bytes each level compressed
         (RV(airgap.docker.image_archive#module:archive.compression_levels)). Its bytes depend on timing, so two saves of

@@ -419,10 +419,15 @@ def _zstd_writer(sink, level, threads):
     to 1 % larger and the same CPU on a 2-core machine. Levels 20 to 22 ask for 32 to 128 MiB windows,
     more than the reader accepts: capped at the reader's.
     """
+    return _zstd_compressor(level, threads).stream_writer(sink, closefd=False)
+
+
+def _zstd_compressor(level, threads):
+    """The compressor of _zstd_writer (its frame_progression tells what a frame has made so far)."""
     window_log = min(zstandard.ZstdCompressionParameters.from_level(level).window_log, ZSTD_MAX_WINDOW.bit_length() - 1)
     params = zstandard.ZstdCompressionParameters.from_level(level, threads=threads, write_checksum=1, job_size=_ZSTD_JOB_SIZE,
                                                             window_log=window_log)
-    return zstandard.ZstdCompressor(compression_params=params).stream_writer(sink, closefd=False)
+    return zstandard.ZstdCompressor(compression_params=params)
 
 
 class _ZstdWriter:
@@ -467,8 +472,11 @@ class AdaptiveLevel:
     Like `zstd --adapt`, the level falls when compression holds the stream up and rises when the
     input is the slower side. Unlike it, this also watches the machine's idle CPU: on a small host
     that runs the engine too, a higher level slows the engine producing the stream, which then
-    looks like the slower side although compression is what holds it back. Pure: the caller
-    measures.
+    looks like the slower side although compression is what holds it back. And it watches what the
+    last stretch compressed to: data that does not compress (the gzip layers of a containerd
+    store's save) goes to the lowest level at once, since a higher one only burns CPU on it (on
+    such a save, 1.14 s at level 3 against 0.41 s at level 1 for 376 MiB, 2% larger). Pure: the
+    caller measures.
     """
 
     LOWEST, HIGHEST, START = 1, 6, 3
@@ -481,16 +489,21 @@ class AdaptiveLevel:
     SATURATED, SPARE = 0.25, 0.6
     # A level is raised only after this many stretches in a row with room: it falls at once.
     PATIENCE = 2
+    # A stretch whose output is more than this share of its input did not compress.
+    INCOMPRESSIBLE = 0.95
 
     def __init__(self, lowest=LOWEST, highest=HIGHEST, start=START):
         self.lowest, self.highest = lowest, highest
         self.level = min(max(start, lowest), highest)
         self._roomy = 0
 
-    def next_level(self, busy_share, idle_cores):
-        """The level for the next stretch, given the share of the last one spent writing and the
-        idle cores during it (None when unknown)."""
-        if busy_share > self.BUSY or (idle_cores is not None and idle_cores < self.SATURATED):
+    def next_level(self, busy_share, idle_cores, ratio=None):
+        """The level for the next stretch, given the share of the last one spent writing, the idle
+        cores during it and the size of its output against its input (each None when unknown)."""
+        if ratio is not None and ratio > self.INCOMPRESSIBLE:
+            self._roomy = 0
+            self.level = self.lowest
+        elif busy_share > self.BUSY or (idle_cores is not None and idle_cores < self.SATURATED):
             self._roomy = 0
             self.level = max(self.lowest, self.level - 1)
         elif busy_share < self.ROOM and (idle_cores is None or idle_cores >= self.SPARE):
@@ -520,7 +533,7 @@ class _AdaptiveZstdWriter:
         self._clock = clock
         self.levels = {}
         self._level = self._controller.level
-        self._writer = _zstd_writer(sink, self._level, threads)
+        self._start_frame()
         self._stretch_bytes = 0
         self._stretch_started = None  # the first write's start
         self._busy = 0.0
@@ -537,16 +550,28 @@ class _AdaptiveZstdWriter:
         if self._stretch_bytes >= self.STRETCH:
             self._next_stretch(now)
 
+    def _start_frame(self):
+        self._compressor = _zstd_compressor(self._level, self._threads)
+        self._writer = self._compressor.stream_writer(self._sink, closefd=False)
+        self._progress = (0, 0)  # input compressed and output made, at the stretch's start
+
+    def _stretch_ratio(self):
+        """Output against input of what the workers compressed in this stretch (None if nothing yet:
+        they compress in jobs, behind the writes)."""
+        _ingested, consumed, produced = self._compressor.frame_progression()
+        (consumed_before, produced_before), self._progress = self._progress, (consumed, produced)
+        return (produced - produced_before) / (consumed - consumed_before) if consumed > consumed_before else None
+
     def _next_stretch(self, now):
         elapsed = max(now - self._stretch_started, 1e-9)
-        level = self._controller.next_level(min(self._busy / elapsed, 1.0), self._cpu.sample())
+        level = self._controller.next_level(min(self._busy / elapsed, 1.0), self._cpu.sample(), self._stretch_ratio())
         if level != self._level:
             self._writer.close()
             # Dropped before the next is made: two compressors with their workers' buffers at once
             # took 10 MiB more at the peak.
-            self._writer = None
+            self._writer = self._compressor = None
             self._level = level
-            self._writer = _zstd_writer(self._sink, level, self._threads)
+            self._start_frame()
         self._stretch_bytes, self._busy, self._stretch_started = 0, 0.0, now
 
     def finish(self):

@@ -856,8 +856,8 @@ class ScriptedLevels:
         self.answers = list(answers)
         self.told = []
 
-    def next_level(self, busy_share, idle_cores):
-        self.told.append((busy_share, idle_cores))
+    def next_level(self, busy_share, idle_cores, ratio):
+        self.told.append((busy_share, idle_cores, ratio))
         self.level = self.answers.pop(0) if self.answers else self.level
         return self.level
 
@@ -902,7 +902,7 @@ def test_an_adaptive_stream_starts_a_frame_at_each_new_level_and_records_what_ea
     assert sum(writer.levels.values()) == len(data)
     assert compression.level_facts(writer, len(data)) == {
         "compression_levels": {"1": 2 * STRETCH, "3": 2 * STRETCH, "5": len(data) - 4 * STRETCH}, "compression_adaptive": True}
-    assert all(idle == 1.0 for _busy, idle in controller.told)
+    assert all(idle == 1.0 for _busy, idle, _ratio in controller.told)
     # Every reader takes a stream of frames: zstd's own, and python-zstandard across frames.
     with zstandard.ZstdDecompressor().stream_reader(io.BytesIO(stream), read_across_frames=True) as reader:
         assert reader.read() == data
@@ -924,9 +924,15 @@ class SteppingClock:
         return self.now
 
 
+def compressible(size):
+    """Text that compresses to about a third, unlike random bytes (which go to the lowest level at once)."""
+    words = random_bytes(7, size).hex().encode()[:size // 2]
+    return (words + words[::-1])[:size]
+
+
 def test_writes_that_take_all_the_time_lower_the_level(monkeypatch):
     # Each write takes a second and nothing else takes any time: the writer is busy the whole stretch.
-    _stream, writer = adaptive_compress(random_bytes(7, 4 * STRETCH), Adaptive(), monkeypatch, clock=SteppingClock(1.0))
+    _stream, writer = adaptive_compress(compressible(4 * STRETCH), Adaptive(), monkeypatch, clock=SteppingClock(1.0))
     assert sorted(writer.levels) == [1, 2, 3]
 
 
@@ -934,11 +940,43 @@ def test_waiting_for_input_with_spare_cpu_raises_the_level(monkeypatch):
     clock = SteppingClock()
     monkeypatch.setattr(compression._AdaptiveZstdWriter, "STRETCH", STRETCH)
     writer = compression._AdaptiveZstdWriter(Sink(), -1, Adaptive(), FixedIdle(1.5), clock)
-    for piece in chunks(random_bytes(8, 6 * STRETCH), 16 << 10):
+    for piece in chunks(compressible(6 * STRETCH), 16 << 10):
         clock.now += 1.0  # waiting for the engine between writes; writing itself takes no time
         writer.write(piece)
     writer.finish()
     assert sorted(writer.levels) == [3, 4, 5]
+
+
+def test_data_that_does_not_compress_goes_to_the_lowest_level_at_once(monkeypatch):
+    """Random bytes (a containerd store's gzip layers) compress to nothing less at level 6 than at
+    level 1: the level falls to 1 after the first stretch, though there is time and CPU to spare,
+    and rises again, as usual, once the data compresses."""
+    stretch = 8 << 20  # whole 2 MiB jobs, so that the workers' progress shows within a stretch
+    monkeypatch.setattr(compression._AdaptiveZstdWriter, "STRETCH", stretch)
+    clock, controller = SteppingClock(), Adaptive()
+    sink = Sink()
+    writer = compression._AdaptiveZstdWriter(sink, -1, controller, FixedIdle(1.5), clock)
+    decisions = []  # (the stretch's ratio, the next level)
+    decide = controller.next_level
+    monkeypatch.setattr(controller, "next_level", lambda busy, idle, ratio: decisions.append((ratio, decide(busy, idle, ratio))) or decisions[-1][1])
+    data = random_bytes(9, 3 * stretch) + compressible(6 * stretch)
+    for piece in chunks(data, 1 << 20):
+        clock.now += 1.0  # waiting for input with CPU to spare: without the ratio, the level would rise
+        writer.write(piece)
+    writer.finish()
+    ratios, levels = [ratio for ratio, _level in decisions], [level for _ratio, level in decisions]
+    assert all(ratio > Adaptive.INCOMPRESSIBLE for ratio in ratios[:3]), ratios
+    assert all(ratio < 0.7 for ratio in ratios[4:]), ratios  # the workers' lag: the 4th stretch is a mix
+    assert levels == [1, 1, 1, 1, 2, 2, 3, 3, 4]  # then up one level per PATIENCE roomy stretches
+    assert writer.levels == {3: 3 * stretch, 1: 4 * stretch, 2: 2 * stretch}
+    assert decompress(sink.getvalue(), ZSTD) == data
+
+
+def test_without_a_measured_ratio_the_level_follows_time_and_cpu():
+    control = Adaptive()
+    assert [control.next_level(0.1, 1.5, None) for _unused in range(2)] == [3, 4]
+    assert control.next_level(0.1, 1.5, 0.96) == 1
+    assert control.next_level(0.9, 1.5, 0.3) == 1  # compressible and busy: falls, and never below 1
 
 
 def test_a_fixed_level_is_one_frame_and_reproducible():
