@@ -83,7 +83,8 @@ def _targets(entries, archive_sizes, storage, floor=None):
 def markdown(results):
     size = results["size_bytes"] / MIB
     lines = ["# Benchmark results", "",
-             "Image of %.0f MiB from real files, %d recorded rounds after %d warm-up round(s), tools interleaved round by round. "
+             "Image of %.0f MiB from real files, %d recorded rounds after %d warm-up round(s), tools interleaved round by round, "
+             "each round starting with the next tool. "
              "Started %s." % (size, results["rounds"], results["warmup"], results["started"]), "",
              "Machine: %(cpu)s, %(cores)s cores, %(memory_gib)s GiB, disk `%(disk)s`, kernel %(kernel)s." % results["machine"], "",
              "Wall times are whole processes: the CLI command, or the whole `ansible-playbook` run for a module. "

@@ -1,5 +1,5 @@
 """airgap.docker benchmark: image_archive and container_archive beside the Docker CLI and
-community.docker, on both private engines, in interleaved rounds (A B A B ...).
+community.docker, on both private engines, in interleaved rounds (A B C, B C A, C A B, ...).
 
     make bench                    # about 1 GB image, 5 rounds after a warm-up, `sync` before every timed step
     make bench BENCH_ARGS="--size 256M --rounds 7"
@@ -246,7 +246,8 @@ def run_cases(box, cases, args, results, engine_name):
     cases = chosen_cases(cases, args.only, args.tool)
     for case, tools in cases:
         print("%s: %s" % (engine_name, case), flush=True)
-        for entry in run_case(box, tools, args.rounds, args.warmup):
+        # Each tool's preparation sets up its own run, so the order rotates from round to round.
+        for entry in run_case(box, tools, args.rounds, args.warmup, rotate=True):
             results["cases"].append(dict(entry, engine=engine_name, case=case))
 
 

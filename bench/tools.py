@@ -106,18 +106,22 @@ def _children_cpu():
     return usage.ru_utime + usage.ru_stime
 
 
-def run_case(box, tools, rounds, warmup, label=""):
+def run_case(box, tools, rounds, warmup, label="", rotate=False):
     """Interleave the tools round by round; the first `warmup` rounds are not recorded.
 
     Each tool is (name, reference?, prepare, run): prepare() runs untimed before each run, and
     run(box) returns (seconds, module seconds or None, peak RSS or None[, {metric: value}]).
     `sync` runs before every timed step, so that the writeback of one step's files does not land
-    on the next. Each round is printed as it ends."""
+    on the next. Each round is printed as it ends, in the order it ran. With `rotate` (for tools
+    that do not depend on each other's runs), round r starts with tool r: what one run leaves the
+    engine to do in the background (a containerd store deletes a removed image's files after
+    `docker rmi` returns) then falls on each tool in turn, not always on the same ones."""
     figures = {name: {"tool": name, "reference": ref, "seconds": [], "module_seconds": [], "peak_rss": [], "metrics": {}}
                for name, ref, _p, _r in tools}
     for round_index in range(warmup + rounds):
         times = []
-        for name, _ref, prepare, run in tools:
+        start = round_index % len(tools) if rotate else 0
+        for name, _ref, prepare, run in tools[start:] + tools[:start]:
             prepare()
             subprocess.run(["sync"], check=True)
             seconds, module_seconds, rss, *extra = run(box)
