@@ -972,7 +972,7 @@ def test_data_that_does_not_compress_goes_to_the_lowest_level_at_once(monkeypatc
     assert decompress(sink.getvalue(), ZSTD) == data
 
 
-def test_without_a_measured_ratio_the_level_follows_time_and_cpu():
+def test_only_a_stretch_that_did_not_compress_sends_the_level_to_the_lowest():
     control = Adaptive()
     assert [control.next_level(0.1, 1.5, None) for _unused in range(2)] == [3, 4]
     assert control.next_level(0.1, 1.5, 0.96) == 1
