@@ -9,14 +9,25 @@ from pathlib import Path
 MIB = 1 << 20
 
 
-def module_ratio(entries, entry):
-    """Median over pairs of the module's own time to the reference's time (None without module times)."""
+def module_ratios(entries, entry):
+    """The module's own time over the reference's, round by round ([] without module times)."""
     reference = next((e for e in entries if e["case"] == entry["case"] and e["reference"]), None)
     if not entry.get("module_seconds") or reference is None:
-        return None
-    ratios = sorted(m / r for m, r in zip(entry["module_seconds"], reference["seconds"]))
-    middle = len(ratios) // 2
-    return ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+        return []
+    return [m / r for m, r in zip(entry["module_seconds"], reference["seconds"])]
+
+
+def module_ratio(entries, entry):
+    """Median over pairs of the module's own time to the reference's time (None without module times)."""
+    ratios = module_ratios(entries, entry)
+    return statistics.median(ratios) if ratios else None
+
+
+def spread(ratios, limit):
+    """How the rounds of a ratio target went: a median this close to its limit is told from the
+    noise only beside the rounds' range."""
+    within = sum(1 for ratio in ratios if ratio <= limit)
+    return "%d rounds, %.2fx to %.2fx; %d within %.2fx" % (len(ratios), min(ratios), max(ratios), within, limit)
 
 
 def _entry(entries, case, tool):
@@ -33,7 +44,12 @@ def _targets(entries, archive_sizes, storage, floor=None):
 
     def own(case, tool):
         entry = _entry(entries, case, tool)
-        return module_ratio(entries, entry) if entry else None
+        return module_ratios(entries, entry) if entry else []
+
+    def add_module_time(text, ratios, limit):
+        if ratios:
+            # Three decimals: a median of 1.052x is missed, and "1.05x" beside MISSED would not say why.
+            add(text, statistics.median(ratios), limit, "%.3fx", note=spread(ratios, limit))
 
     def add(text, value, limit, fmt="%.2fx", lower=True, note=""):
         if value is None:
@@ -44,7 +60,7 @@ def _targets(entries, archive_sizes, storage, floor=None):
     # Both against the uncompressed `docker save -o`: compression must not slow the save (issue 17).
     for label, tool, limit in (("none", "image_archive none", 1.05), ("zstd", "image_archive zstd", 1.10)) if _entry(
             entries, "cold save", "docker save -o") else ():
-        add("cold save, %s <= %.2fx docker save -o (module time)" % (label, limit), own("cold save", tool), limit)
+        add_module_time("cold save, %s <= %.2fx docker save -o (module time)" % (label, limit), own("cold save", tool), limit)
         add("cold save, %s <= %.2fx docker save -o (whole playbook)" % (label, limit), ratio("cold save", tool), limit)
     if archive_sizes.get("ours.tar") and archive_sizes.get("ours.tar.zst"):
         note = ("the containerd store's `docker save` streams layers gzip-compressed, as it stores them, so the .tar is not "
@@ -65,7 +81,7 @@ def _targets(entries, archive_sizes, storage, floor=None):
     cold_zstd = _entry(entries, "cold load", "image_archive from .tar.zst")
     cold_cli = _entry(entries, "cold load", "docker load -i")
     if cold_zstd and cold_cli:
-        add("cold load from zstd <= 1.05x docker load -i (module time)", module_ratio(entries, cold_zstd), 1.05)
+        add_module_time("cold load from zstd <= 1.05x docker load -i (module time)", module_ratios(entries, cold_zstd), 1.05)
         add("cold load from zstd <= 1.05x docker load -i (whole playbook)", cold_zstd["ratio_median"], 1.05)
     for case, tool in (("cold save", "image_archive zstd"), ("cold load", "image_archive from .tar.zst")):
         plain, watched = _entry(entries, case, tool), _entry(entries, case, tool + ", progress_file")
