@@ -124,7 +124,7 @@ def markdown(results):
             lines.append("| %s | %s%s | %s | %.2f | %.2fx | %s | %s | %s | %s | %s |" % (
                 e["case"], e["tool"], " (reference)" if e["reference"] else "", " ".join("%.2f" % t for t in e["seconds"]), e["median"],
                 e["ratio_median"], "%.3f" % e["module_median"] if e["module_median"] is not None else "",
-                "%.2fx" % own if own is not None else "", "%.2f" % wait if wait is not None else "",
+                "{:.2f}x".format(own) if own is not None else "", "%.2f" % wait if wait is not None else "",
                 "%.2f" % cpu if cpu is not None else "",
                 "%.0f" % (e["peak_rss"] / 1e6) if e["peak_rss"] else ""))
         sizes = facts.get("archive_sizes") or {}
