@@ -99,9 +99,10 @@ def _targets(entries, archive_sizes, storage, floor=None):
 def markdown(results):
     size = results["size_bytes"] / MIB
     lines = ["# Benchmark results", "",
-             "Image of %.0f MiB from real files, %d recorded rounds after %d warm-up round(s), tools interleaved round by round, "
-             "each round starting with the next tool. "
-             "Started %s." % (size, results["rounds"], results["warmup"], results["started"]), "",
+             "Image of %.0f MiB from real files, %d recorded rounds after %d warm-up round(s), tools interleaved round by round%s. "
+             "Started %s." % (size, results["rounds"], results["warmup"],
+                              # Recorded by the run: results of runs before the rotation must not claim it.
+                              ", each round starting with the next tool" if results.get("rotated") else "", results["started"]), "",
              "Machine: %(cpu)s, %(cores)s cores, %(memory_gib)s GiB, disk `%(disk)s`, kernel %(kernel)s." % results["machine"], "",
              "Wall times are whole processes: the CLI command, or the whole `ansible-playbook` run for a module. "
              "`module s` is the module's own `stats.seconds`; `module ratio` compares it with the reference in the same round. "

@@ -306,7 +306,7 @@ def main():
     box = Toolbox(venv, install_collection(work), work / "plays")
     context = build_context(work / ("context-%d" % size), size)
     floor = playbook_floor(box, runs=1 if args.smoke else 3)  # a smoke run checks no timing
-    results = {"size_bytes": size, "rounds": args.rounds, "warmup": args.warmup, "smoke": args.smoke,
+    results = {"size_bytes": size, "rounds": args.rounds, "warmup": args.warmup, "smoke": args.smoke, "rotated": True,
                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "engines": {}, "cases": [],
                "machine": dict(machine_facts(work), playbook_floor_seconds=round(floor, 3))}
     for name in args.engines.split(",") if ran_suite else ():

@@ -45,3 +45,12 @@ def test_a_met_module_time_target_gives_the_rounds_range_too():
 def test_without_module_times_there_is_no_module_time_target():
     rows = report._targets(cold_load([]), {}, "overlay2")  # pylint: disable=protected-access
     assert [row[0] for row in rows] == ["cold load from zstd <= 1.05x docker load -i (whole playbook)"]
+
+
+@pytest.mark.parametrize("recorded, claimed", [({"rotated": True}, True), ({}, False)])
+def test_the_report_says_the_order_rotated_only_when_the_run_recorded_it(recorded, claimed):
+    results = dict({"size_bytes": 1 << 30, "rounds": 5, "warmup": 1, "started": "2026-12-02T07:12:25Z", "engines": {}, "cases": [],
+                    "machine": {"cpu": "cpu", "cores": 2, "memory_gib": 23.5, "disk": "disk", "kernel": "kernel"}}, **recorded)
+    header = report.markdown(results).splitlines()[2]
+    assert header.startswith("Image of 1024 MiB from real files, 5 recorded rounds after 1 warm-up round(s)")
+    assert ("each round starting with the next tool" in header) is claimed
